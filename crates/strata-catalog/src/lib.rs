@@ -1,0 +1,157 @@
+//! The service and role catalog. Services (packages, ports, units, traits such as "has a
+//! database" or "is an API behind HAProxy", dependencies, and lifecycle steps) and roles are
+//! YAML files under `catalog/`; the planner reads them and has no per-service code.
+
+mod load;
+
+use std::collections::BTreeMap;
+
+use strata_source::Loc;
+
+pub use load::{builtin_files, CatalogError};
+
+/// Where a service's instances come from: one per site, or one per Galera cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    Site,
+    Galera,
+}
+
+/// What a service is, for people and for summaries; behaviour comes from its traits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Infra,
+    Api,
+    Worker,
+    Agent,
+    Ceph,
+}
+
+/// Which Ceph clusters a service reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CephUse {
+    None,
+    /// The cluster of its own site, when the site has one.
+    Local,
+    /// Every cluster the site's Glance stores name; the default store first.
+    Stores,
+}
+
+/// On which hosts of a service instance a step runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum On {
+    /// Every host of the instance.
+    Each,
+    /// The first host of the instance (by name order).
+    First,
+    /// Every host but the first.
+    Rest,
+    /// Once per database, on the first host of the first instance that uses it (a database
+    /// shared by two sites is migrated once).
+    Database,
+}
+
+/// A step that must finish first: one of the same service, or of another service of the
+/// same instance group (`ceph-osd:ready` from ceph-mon).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRef {
+    pub service: Option<String>,
+    pub action: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct StepDef {
+    pub action: String,
+    pub on: On,
+    pub after: Vec<StepRef>,
+    /// Expected duration, used for the critical path estimate.
+    pub estimate_ms: u32,
+    pub doc: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Api {
+    pub service_type: String,
+    pub port: u16,
+    pub path: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    pub loc: Loc,
+    pub description: String,
+    pub kind: Kind,
+    pub group: Group,
+    pub packages: Vec<String>,
+    pub units: Vec<String>,
+    pub ports: Vec<u16>,
+    /// The database this service keeps on Galera (a db and a user with a generated password).
+    pub database: Option<String>,
+    /// Whether it has a RabbitMQ user.
+    pub messaging: bool,
+    /// An API behind HAProxy, registered in Keystone.
+    pub api: Option<Api>,
+    pub ceph: CephUse,
+    pub needs: Vec<String>,
+    pub steps: Vec<StepDef>,
+}
+
+impl Service {
+    pub fn step(&self, action: &str) -> Option<&StepDef> {
+        self.steps.iter().find(|s| s.action == action)
+    }
+
+    /// The step others wait for when they need this service: `ready` if it has one, else its last.
+    pub fn ready_step(&self) -> Option<&StepDef> {
+        self.step("ready").or_else(|| self.steps.last())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Role {
+    pub name: String,
+    pub loc: Loc,
+    pub description: String,
+    pub services: Vec<String>,
+    /// Services that must run somewhere on the same site (ScaleOut needs the site's Glance).
+    pub site_requires: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub services: BTreeMap<String, Service>,
+    pub roles: BTreeMap<String, Role>,
+}
+
+impl Catalog {
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.get(name)
+    }
+
+    pub fn role(&self, name: &str) -> Option<&Role> {
+        self.roles.get(name)
+    }
+
+    /// Composes a role's services: start from `extends` (or nothing), replace with
+    /// `services` if given, then `add` and `remove`. Order is kept, duplicates dropped.
+    pub fn compose(
+        base: Option<&Role>,
+        services: Option<&[String]>,
+        add: &[String],
+        remove: &[String],
+    ) -> Vec<String> {
+        let mut list: Vec<String> = match (services, base) {
+            (Some(s), _) => s.to_vec(),
+            (None, Some(b)) => b.services.clone(),
+            (None, None) => Vec::new(),
+        };
+        for s in add {
+            if !list.contains(s) {
+                list.push(s.clone());
+            }
+        }
+        list.retain(|s| !remove.contains(s));
+        list
+    }
+}

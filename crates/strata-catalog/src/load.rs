@@ -1,0 +1,649 @@
+//! Reading catalog files into [`Catalog`], checking them the way specs are checked: unknown
+//! fields, unknown services and steps, and dependency cycles become located diagnostics.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use strata_source::read::{named_entries, string, string_list, uint, MapReader};
+use strata_source::{parse_yaml, Diagnostic, Diagnostics, Label, Node, SourceMap};
+
+use crate::{Api, Catalog, CephUse, Group, Kind, On, Role, Service, StepDef, StepRef};
+
+include!(concat!(env!("OUT_DIR"), "/builtin_catalog.rs"));
+
+/// The catalog files compiled into this binary, as (relative path, text).
+pub fn builtin_files() -> &'static [(&'static str, &'static str)] {
+    BUILTIN_FILES
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("cannot read catalog directory {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Catalog {
+    /// The built-in catalog, with the files of `extra` (same layout: `services/*.yaml`,
+    /// `roles.yaml`) added on top; an extra file with a built-in's path replaces it.
+    pub fn load(
+        sources: &mut SourceMap,
+        extra: Option<&Path>,
+        diags: &mut Diagnostics,
+    ) -> Result<Catalog, CatalogError> {
+        let mut files: BTreeMap<String, (String, String)> = builtin_files()
+            .iter()
+            .map(|(rel, text)| {
+                (
+                    rel.to_string(),
+                    (format!("<builtin>/catalog/{rel}"), text.to_string()),
+                )
+            })
+            .collect();
+        if let Some(dir) = extra {
+            for (rel, path) in list_yaml(dir, dir)? {
+                let text = std::fs::read_to_string(&path).map_err(|source| CatalogError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                files.insert(rel, (path.display().to_string(), text));
+            }
+        }
+        Ok(Catalog::from_files(sources, files.into_values(), diags))
+    }
+
+    /// Builds a catalog from (display name, text) pairs; `roles.yaml` holds roles, any
+    /// other file one service.
+    pub fn from_files(
+        sources: &mut SourceMap,
+        files: impl IntoIterator<Item = (String, String)>,
+        diags: &mut Diagnostics,
+    ) -> Catalog {
+        let mut catalog = Catalog::default();
+        for (name, text) in files {
+            let is_roles = name.ends_with("roles.yaml");
+            let file = sources.add(name, text);
+            let root = match parse_yaml(file, sources.text(file)) {
+                Ok(root) => root,
+                Err(d) => {
+                    diags.push(d);
+                    continue;
+                }
+            };
+            if is_roles {
+                for role in roles(&root, diags) {
+                    catalog.roles.insert(role.name.clone(), role);
+                }
+            } else if let Some(service) = service(&root, diags) {
+                if let Some(prev) = catalog.services.get(&service.name) {
+                    diags.push(
+                        Diagnostic::error(
+                            service.loc,
+                            format!("service `{}` is defined twice", service.name),
+                        )
+                        .with_label(Label::new(prev.loc, "first defined here")),
+                    );
+                }
+                catalog.services.insert(service.name.clone(), service);
+            }
+        }
+        check(&catalog, diags);
+        catalog
+    }
+}
+
+fn list_yaml(dir: &Path, root: &Path) -> Result<Vec<(String, PathBuf)>, CatalogError> {
+    let read = std::fs::read_dir(dir).map_err(|source| CatalogError::Read {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mut out = Vec::new();
+    for entry in read.filter_map(Result::ok) {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(list_yaml(&path, root)?);
+        } else if path.extension().is_some_and(|e| e == "yaml") {
+            let rel = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .replace('\\', "/");
+            out.push((rel, path));
+        }
+    }
+    Ok(out)
+}
+
+fn strings(node: Option<&Node>, what: &str, diags: &mut Diagnostics) -> Vec<String> {
+    string_list(node, what, diags)
+        .map(|l| l.value.into_iter().map(|s| s.value).collect())
+        .unwrap_or_default()
+}
+
+fn enum_field<T: Copy>(
+    node: Option<&Node>,
+    what: &str,
+    choices: &[(&str, T)],
+    default: T,
+    diags: &mut Diagnostics,
+) -> T {
+    let Some(value) = string(node, what, diags) else {
+        return default;
+    };
+    match choices.iter().find(|(n, _)| *n == value.value) {
+        Some((_, v)) => *v,
+        None => {
+            let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+            diags.push(
+                Diagnostic::error(value.loc, format!("unknown {what} `{}`", value.value))
+                    .with_help(format!("use one of: {}", names.join(", "))),
+            );
+            default
+        }
+    }
+}
+
+fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
+    let r = MapReader::new(
+        root,
+        "a service",
+        &[
+            "name",
+            "description",
+            "kind",
+            "group",
+            "packages",
+            "units",
+            "ports",
+            "database",
+            "messaging",
+            "api",
+            "ceph",
+            "needs",
+            "steps",
+        ],
+        diags,
+    );
+    let Some(name) = string(r.get("name"), "`name`", diags) else {
+        diags.push(
+            Diagnostic::error(root.loc, "a service file needs a `name`")
+                .with_help("add `name: <service>` at the top"),
+        );
+        return None;
+    };
+    let what = format!("service `{}`", name.value);
+    let ports = match r.get("ports").map(|p| (p, p.as_seq())) {
+        Some((_, Some(items))) => items
+            .iter()
+            .filter_map(|i| uint(Some(i), "a port", 65535, diags))
+            .map(|p| p.value as u16)
+            .collect(),
+        Some((p, None)) => {
+            strata_source::read::type_error(p, "`ports`", "a list of port numbers", diags);
+            Vec::new()
+        }
+        None => Vec::new(),
+    };
+    let api = r.get("api").and_then(|a| {
+        let ar = MapReader::new(
+            a,
+            &format!("the api of {what}"),
+            &["type", "port", "path"],
+            diags,
+        );
+        Some(Api {
+            service_type: string(ar.get("type"), "`type`", diags)?.value,
+            port: uint(ar.get("port"), "`port`", 65535, diags)?.value as u16,
+            path: string(ar.get("path"), "`path`", diags)
+                .map(|p| p.value)
+                .unwrap_or_default(),
+        })
+    });
+    let mut steps = Vec::new();
+    match r.get("steps").map(|s| (s, s.as_seq())) {
+        Some((_, Some(items))) => {
+            for item in items {
+                let sr = MapReader::new(
+                    item,
+                    &format!("a step of {what}"),
+                    &["action", "on", "after", "estimate_s", "doc"],
+                    diags,
+                );
+                let Some(action) = string(sr.get("action"), "`action`", diags) else {
+                    diags.push(Diagnostic::error(
+                        item.loc,
+                        format!("a step of {what} has no `action`"),
+                    ));
+                    continue;
+                };
+                let after = strings(sr.get("after"), "`after`", diags)
+                    .into_iter()
+                    .map(|a| match a.split_once(':') {
+                        Some((svc, act)) => StepRef {
+                            service: Some(svc.to_owned()),
+                            action: act.to_owned(),
+                        },
+                        None => StepRef {
+                            service: None,
+                            action: a,
+                        },
+                    })
+                    .collect();
+                steps.push(StepDef {
+                    action: action.value,
+                    on: enum_field(
+                        sr.get("on"),
+                        "`on`",
+                        &[
+                            ("each", On::Each),
+                            ("first", On::First),
+                            ("rest", On::Rest),
+                            ("database", On::Database),
+                        ],
+                        On::Each,
+                        diags,
+                    ),
+                    after,
+                    estimate_ms: uint(sr.get("estimate_s"), "`estimate_s`", 3600, diags)
+                        .map(|e| e.value * 1000)
+                        .unwrap_or(1000),
+                    doc: string(sr.get("doc"), "`doc`", diags).map(|d| d.value),
+                });
+            }
+        }
+        Some((s, None)) => strata_source::read::type_error(s, "`steps`", "a list of steps", diags),
+        None => {}
+    }
+    if steps.is_empty() {
+        diags.push(
+            Diagnostic::error(name.loc, format!("{what} has no steps"))
+                .with_help("add at least one step, e.g. `- { action: configure, on: each }`"),
+        );
+    }
+    Some(Service {
+        loc: name.loc,
+        description: string(r.get("description"), "`description`", diags)
+            .map(|d| d.value)
+            .unwrap_or_default(),
+        kind: enum_field(
+            r.get("kind"),
+            "`kind`",
+            &[
+                ("infra", Kind::Infra),
+                ("api", Kind::Api),
+                ("worker", Kind::Worker),
+                ("agent", Kind::Agent),
+                ("ceph", Kind::Ceph),
+            ],
+            Kind::Worker,
+            diags,
+        ),
+        group: enum_field(
+            r.get("group"),
+            "`group`",
+            &[("site", Group::Site), ("galera", Group::Galera)],
+            Group::Site,
+            diags,
+        ),
+        packages: strings(r.get("packages"), "`packages`", diags),
+        units: strings(r.get("units"), "`units`", diags),
+        ports,
+        database: string(r.get("database"), "`database`", diags).map(|d| d.value),
+        messaging: r
+            .get("messaging")
+            .and_then(|m| m.as_bool())
+            .unwrap_or(false),
+        api,
+        ceph: enum_field(
+            r.get("ceph"),
+            "`ceph`",
+            &[
+                ("none", CephUse::None),
+                ("local", CephUse::Local),
+                ("stores", CephUse::Stores),
+            ],
+            CephUse::None,
+            diags,
+        ),
+        needs: strings(r.get("needs"), "`needs`", diags),
+        steps,
+        name: name.value,
+    })
+}
+
+fn roles(root: &Node, diags: &mut Diagnostics) -> Vec<Role> {
+    // Roles may extend roles defined later in the file: read all, then compose in order.
+    let mut raw = Vec::new();
+    for (name, node) in named_entries(Some(root), "the roles file", diags) {
+        let what = format!("role `{}`", name.value);
+        let r = MapReader::new(
+            node,
+            &what,
+            &[
+                "description",
+                "extends",
+                "services",
+                "add",
+                "remove",
+                "site_requires",
+            ],
+            diags,
+        );
+        raw.push((
+            name,
+            string(r.get("description"), "`description`", diags)
+                .map(|d| d.value)
+                .unwrap_or_default(),
+            string(r.get("extends"), "`extends`", diags),
+            r.get("services")
+                .map(|s| strings(Some(s), "`services`", diags)),
+            strings(r.get("add"), "`add`", diags),
+            strings(r.get("remove"), "`remove`", diags),
+            strings(r.get("site_requires"), "`site_requires`", diags),
+        ));
+    }
+    let mut done: BTreeMap<String, Role> = BTreeMap::new();
+    let mut pending: Vec<_> = raw.into_iter().collect();
+    while !pending.is_empty() {
+        let before = pending.len();
+        pending.retain(
+            |(name, description, extends, services, add, remove, site_requires)| {
+                let base = match extends {
+                    Some(e) => match done.get(&e.value) {
+                        Some(b) => Some(b.clone()),
+                        None => return true,
+                    },
+                    None => None,
+                };
+                let mut requires = base
+                    .as_ref()
+                    .map(|b| b.site_requires.clone())
+                    .unwrap_or_default();
+                requires.extend(site_requires.iter().cloned());
+                done.insert(
+                    name.value.clone(),
+                    Role {
+                        name: name.value.clone(),
+                        loc: name.loc,
+                        description: description.clone(),
+                        services: Catalog::compose(base.as_ref(), services.as_deref(), add, remove),
+                        site_requires: requires,
+                    },
+                );
+                false
+            },
+        );
+        if pending.len() == before {
+            for (name, _, extends, ..) in &pending {
+                let e = extends
+                    .as_ref()
+                    .expect("only roles with extends stay pending");
+                diags.push(
+                    Diagnostic::error(
+                        e.loc,
+                        format!(
+                            "role `{}` extends `{}`, which is unknown or part of a cycle",
+                            name.value, e.value
+                        ),
+                    )
+                    .with_help("extend a role that exists and does not extend this one"),
+                );
+            }
+            break;
+        }
+    }
+    done.into_values().collect()
+}
+
+/// Cross-file checks: every name a service or role refers to exists, steps refer to steps
+/// that exist, and service dependencies have no cycle.
+fn check(catalog: &Catalog, diags: &mut Diagnostics) {
+    for service in catalog.services.values() {
+        for need in &service.needs {
+            if !catalog.services.contains_key(need) {
+                diags.push(Diagnostic::error(
+                    service.loc,
+                    format!("service `{}` needs unknown service `{need}`", service.name),
+                ));
+            }
+        }
+        let mut seen = HashSet::new();
+        for step in &service.steps {
+            if !seen.insert(step.action.as_str()) {
+                diags.push(Diagnostic::error(
+                    service.loc,
+                    format!(
+                        "service `{}` has two steps named `{}`",
+                        service.name, step.action
+                    ),
+                ));
+            }
+            if step.on == On::Database && service.database.is_none() {
+                diags.push(Diagnostic::error(service.loc, format!("step `{}` of `{}` runs once per database, but the service has no `database`", step.action, service.name)));
+            }
+            for after in &step.after {
+                let target = match &after.service {
+                    None => Some(service),
+                    Some(other) => catalog.services.get(other),
+                };
+                let ok = target.is_some_and(|t| t.step(&after.action).is_some());
+                let own_earlier = after.service.is_some()
+                    || service
+                        .steps
+                        .iter()
+                        .take_while(|s| s.action != step.action)
+                        .any(|s| s.action == after.action);
+                if !ok || !own_earlier {
+                    let name = match &after.service {
+                        Some(s) => format!("{s}:{}", after.action),
+                        None => after.action.clone(),
+                    };
+                    diags.push(
+                        Diagnostic::error(service.loc, format!("step `{}` of `{}` runs after `{name}`, which is not an earlier step", step.action, service.name))
+                            .with_help("`after` names earlier steps of the same service, or `service:step` of another"),
+                    );
+                }
+            }
+        }
+    }
+    for role in catalog.roles.values() {
+        for s in role.services.iter().chain(&role.site_requires) {
+            if !catalog.services.contains_key(s) {
+                diags.push(Diagnostic::error(
+                    role.loc,
+                    format!("role `{}` names unknown service `{s}`", role.name),
+                ));
+            }
+        }
+    }
+    // Dependency cycles, printed as their chain.
+    let mut state: BTreeMap<&str, u8> = BTreeMap::new();
+    for start in catalog.services.keys() {
+        let mut path = Vec::new();
+        visit(catalog, start, &mut state, &mut path, diags);
+    }
+}
+
+fn visit<'a>(
+    catalog: &'a Catalog,
+    name: &'a str,
+    state: &mut BTreeMap<&'a str, u8>,
+    path: &mut Vec<&'a str>,
+    diags: &mut Diagnostics,
+) {
+    match state.get(name) {
+        Some(2) => return,
+        Some(1) => {
+            let from = path.iter().position(|p| *p == name).unwrap_or(0);
+            let mut chain: Vec<&str> = path[from..].to_vec();
+            chain.push(name);
+            let loc = catalog.services[name].loc;
+            diags.push(
+                Diagnostic::error(
+                    loc,
+                    format!("service dependency cycle: {}", chain.join(" -> ")),
+                )
+                .with_help("remove one of these `needs`"),
+            );
+            return;
+        }
+        _ => {}
+    }
+    state.insert(name, 1);
+    path.push(name);
+    if let Some(service) = catalog.services.get(name) {
+        for need in &service.needs {
+            if catalog.services.contains_key(need.as_str()) {
+                visit(catalog, need, state, path, diags);
+            }
+        }
+    }
+    path.pop();
+    state.insert(name, 2);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builtin() -> (Catalog, Diagnostics, SourceMap) {
+        let mut sources = SourceMap::new();
+        let mut diags = Diagnostics::new();
+        let catalog = Catalog::load(&mut sources, None, &mut diags).unwrap();
+        (catalog, diags, sources)
+    }
+
+    #[test]
+    fn the_builtin_catalog_is_clean_and_complete() {
+        let (catalog, diags, sources) = builtin();
+        assert!(diags.is_empty(), "{}", diags.render(&sources));
+        for name in [
+            "galera",
+            "rabbitmq",
+            "memcached",
+            "haproxy",
+            "keystone",
+            "glance-api",
+            "placement",
+            "nova-api",
+            "nova-conductor",
+            "nova-scheduler",
+            "nova-compute",
+            "neutron-server",
+            "neutron-agent",
+            "cinder-api",
+            "cinder-scheduler",
+            "cinder-volume",
+            "cinder-backup",
+            "heat",
+            "ceph-mon",
+            "ceph-mgr",
+            "ceph-osd",
+            "ceph-client",
+        ] {
+            assert!(catalog.service(name).is_some(), "missing service {name}");
+        }
+        for role in [
+            "Controller",
+            "Compute",
+            "ComputeHCI",
+            "CephStorage",
+            "CephAll",
+            "DistributedCompute",
+            "DistributedComputeHCI",
+            "DistributedComputeHCIScaleOut",
+        ] {
+            assert!(catalog.role(role).is_some(), "missing role {role}");
+        }
+    }
+
+    #[test]
+    fn seed_002_dependencies_hold() {
+        let (catalog, ..) = builtin();
+        let needs = |s: &str| catalog.service(s).unwrap().needs.clone();
+        assert!(
+            catalog
+                .service("keystone")
+                .unwrap()
+                .needs
+                .iter()
+                .all(|n| n == "memcached"),
+            "keystone needs no OpenStack service"
+        );
+        assert!(needs("glance-api").contains(&"keystone".into()));
+        assert!(needs("neutron-server").contains(&"keystone".into()));
+        for dep in ["keystone", "glance-api", "neutron-server", "placement"] {
+            assert!(
+                needs("nova-api").contains(&dep.into()),
+                "nova-api needs {dep}"
+            );
+        }
+        for dep in ["keystone", "nova-api", "cinder-api"] {
+            assert!(needs("heat").contains(&dep.into()), "heat needs {dep}");
+        }
+    }
+
+    #[test]
+    fn roles_compose_by_extension() {
+        let (catalog, ..) = builtin();
+        let dchci = &catalog.role("DistributedComputeHCI").unwrap().services;
+        for s in [
+            "nova-compute",
+            "glance-api",
+            "cinder-volume",
+            "ceph-mon",
+            "ceph-osd",
+        ] {
+            assert!(dchci.contains(&s.to_string()), "{s}");
+        }
+        let scale = catalog.role("DistributedComputeHCIScaleOut").unwrap();
+        assert!(
+            scale.services.contains(&"haproxy".into())
+                && !scale.services.contains(&"glance-api".into())
+        );
+        assert_eq!(scale.site_requires, vec!["glance-api".to_string()]);
+    }
+
+    #[test]
+    fn a_service_added_as_a_file_needs_no_code() {
+        let mut sources = SourceMap::new();
+        let mut diags = Diagnostics::new();
+        let mut files: Vec<(String, String)> = builtin_files()
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect();
+        files.push(("services/horizon.yaml".into(), "name: horizon\nkind: api\npackages: [openstack-dashboard]\nneeds: [keystone]\nsteps:\n  - { action: configure }\n  - { action: start, after: [configure] }\n".into()));
+        let catalog = Catalog::from_files(&mut sources, files, &mut diags);
+        assert!(diags.is_empty(), "{}", diags.render(&sources));
+        assert_eq!(
+            catalog.service("horizon").unwrap().needs,
+            vec!["keystone".to_string()]
+        );
+    }
+
+    #[test]
+    fn cycles_and_bad_references_are_reported() {
+        let mut sources = SourceMap::new();
+        let mut diags = Diagnostics::new();
+        let files = vec![
+            (
+                "services/a.yaml".to_string(),
+                "name: a\nneeds: [b]\nsteps: [{ action: start, after: [nope] }]\n".to_string(),
+            ),
+            (
+                "services/b.yaml".to_string(),
+                "name: b\nneeds: [a]\nsteps: [{ action: start }]\n".to_string(),
+            ),
+        ];
+        Catalog::from_files(&mut sources, files, &mut diags);
+        let text = diags.render(&sources);
+        assert!(
+            text.contains("service dependency cycle: a -> b -> a"),
+            "{text}"
+        );
+        assert!(text.contains("runs after `nope`"), "{text}");
+    }
+}
