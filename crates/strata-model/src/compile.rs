@@ -1,0 +1,577 @@
+//! Raw spec + catalog -> model. Runs the checks in an order where each can rely on what the
+//! previous ones established (sites before Ceph, Ceph before Glance stores), reporting every
+//! problem; returns a model only when there is no error.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use strata_catalog::{Catalog, Role};
+use strata_source::read::closest;
+use strata_source::{Diagnostic, Diagnostics, Label, Loc};
+use strata_spec::{RawNode, RawSite, RawSpec, Spanned};
+
+use crate::model::*;
+
+/// A composed role: its services and what it requires of its site.
+pub(crate) struct RoleDef {
+    pub services: Arc<Vec<String>>,
+    pub site_requires: Vec<String>,
+}
+
+/// Where things were written, for checks that run after the model is built.
+pub(crate) struct Ctx<'a> {
+    pub raw: &'a RawSpec,
+    pub catalog: &'a Catalog,
+    pub sites: Vec<&'a RawSite>,
+    pub hosts: Vec<&'a RawNode>,
+    pub roles: HashMap<String, RoleDef>,
+}
+
+impl Ctx<'_> {
+    /// The location of a host's role (where a problem with its services was caused).
+    pub fn role_loc(&self, host: HostId) -> Loc {
+        let raw = self.hosts[host];
+        raw.role.as_ref().map(|r| r.loc).unwrap_or(raw.loc)
+    }
+}
+
+/// Validates `raw` against `catalog`. Every problem goes to `diags`; a model comes back only
+/// when none of them is an error.
+pub fn compile(raw: &RawSpec, catalog: &Catalog, diags: &mut Diagnostics) -> Option<Model> {
+    let cloud = match &raw.cloud {
+        Some(c) if is_name(&c.value) => c.value.clone(),
+        Some(c) => {
+            diags.push(name_error(c, "cloud name"));
+            String::new()
+        }
+        None => {
+            diags.push(
+                Diagnostic::error(raw.loc, "the spec has no `cloud` name")
+                    .with_help("add `cloud: <name>` at the top of the spec"),
+            );
+            String::new()
+        }
+    };
+    let release = match &raw.release {
+        Some(r) if r.value != "zed" => {
+            diags.push(
+                Diagnostic::error(r.loc, format!("release `{}` is not supported", r.value))
+                    .with_help("strata deploys OpenStack Zed from Debian bookworm: use `release: zed` or leave it out"),
+            );
+            r.value.clone()
+        }
+        _ => "zed".to_owned(),
+    };
+    let mut ctx = Ctx {
+        raw,
+        catalog,
+        sites: Vec::new(),
+        hosts: Vec::new(),
+        roles: roles(raw, catalog, diags),
+    };
+    let mut model = Model {
+        cloud,
+        release,
+        sites: Vec::new(),
+        hosts: Vec::new(),
+        ceph: Vec::new(),
+        galera: Vec::new(),
+        roles: BTreeMap::new(),
+    };
+    sites_and_hosts(&mut ctx, &mut model, diags);
+    crate::ceph::clusters(&ctx, &mut model, diags);
+    crate::hci::tune(&ctx, &mut model, diags);
+    crate::galera::clusters(&ctx, &mut model, diags);
+    crate::glance::stores(&ctx, &mut model, diags);
+    crate::deps::check(&ctx, &model, diags);
+    (!diags.has_errors()).then_some(model)
+}
+
+/// Host, site and cluster names become host names, step ids and file names: keep them plain.
+pub(crate) fn is_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+pub(crate) fn name_error(name: &Spanned<String>, what: &str) -> Diagnostic {
+    Diagnostic::error(name.loc, format!("{what} `{}` is not a valid name", name.value))
+        .with_help("use 1 to 63 lowercase letters, digits and `-`, not starting or ending with `-` (it becomes a host name)")
+}
+
+fn roles(raw: &RawSpec, catalog: &Catalog, diags: &mut Diagnostics) -> HashMap<String, RoleDef> {
+    let mut roles: HashMap<String, RoleDef> = catalog
+        .roles
+        .values()
+        .map(|r| {
+            (
+                r.name.clone(),
+                RoleDef {
+                    services: Arc::new(r.services.clone()),
+                    site_requires: r.site_requires.clone(),
+                },
+            )
+        })
+        .collect();
+    // Custom roles may extend each other in any order; resolve until nothing changes.
+    let mut pending: Vec<_> = raw.roles.iter().collect();
+    for role in &raw.roles {
+        if catalog.role(&role.name.value).is_some() {
+            diags.push(
+                Diagnostic::error(
+                    role.name.loc,
+                    format!("role `{}` is built in", role.name.value),
+                )
+                .with_help(format!(
+                    "give the custom role another name, e.g. `{}Custom` with `extends: {}`",
+                    role.name.value, role.name.value
+                )),
+            );
+        }
+        for s in role
+            .services
+            .iter()
+            .flatten()
+            .chain(&role.add)
+            .chain(&role.remove)
+        {
+            if catalog.service(&s.value).is_none() {
+                diags.push(unknown(
+                    "service",
+                    s,
+                    catalog.services.keys().map(String::as_str),
+                ));
+            }
+        }
+    }
+    pending.retain(|r| catalog.role(&r.name.value).is_none());
+    loop {
+        let before = pending.len();
+        pending.retain(|role| {
+            let base = match &role.extends {
+                Some(e) => match roles.get(&e.value) {
+                    Some(b) => Some(Role {
+                        name: e.value.clone(),
+                        loc: e.loc,
+                        description: String::new(),
+                        services: b.services.to_vec(),
+                        site_requires: b.site_requires.clone(),
+                    }),
+                    None => return true,
+                },
+                None => None,
+            };
+            let list =
+                |v: &[Spanned<String>]| v.iter().map(|s| s.value.clone()).collect::<Vec<_>>();
+            let services = Catalog::compose(
+                base.as_ref(),
+                role.services.as_ref().map(|s| list(s)).as_deref(),
+                &list(&role.add),
+                &list(&role.remove),
+            );
+            if services.is_empty() {
+                diags.push(
+                    Diagnostic::error(
+                        role.name.loc,
+                        format!("role `{}` has no services", role.name.value),
+                    )
+                    .with_help("give it `services: [...]` or `extends: <role>`"),
+                );
+            }
+            roles.insert(
+                role.name.value.clone(),
+                RoleDef {
+                    services: Arc::new(services),
+                    site_requires: base.map(|b| b.site_requires).unwrap_or_default(),
+                },
+            );
+            false
+        });
+        if pending.is_empty() || pending.len() == before {
+            break;
+        }
+    }
+    for role in pending {
+        let e = role
+            .extends
+            .as_ref()
+            .expect("pending roles extend something");
+        let mut known: Vec<&str> = roles.keys().map(String::as_str).collect();
+        known.sort();
+        let mut d = Diagnostic::error(
+            e.loc,
+            format!(
+                "role `{}` extends `{}`, which is not a role (or extends it back)",
+                role.name.value, e.value
+            ),
+        );
+        d = match closest(&e.value, known.iter().copied()) {
+            Some(near) => d.with_help(format!("did you mean `{near}`?")),
+            None => d.with_help(format!("roles: {}", known.join(", "))),
+        };
+        diags.push(d);
+    }
+    roles
+}
+
+pub(crate) fn unknown<'a>(
+    what: &str,
+    name: &Spanned<String>,
+    known: impl Iterator<Item = &'a str> + Clone,
+) -> Diagnostic {
+    let d = Diagnostic::error(name.loc, format!("unknown {what} `{}`", name.value));
+    match closest(&name.value, known.clone()) {
+        Some(near) => d.with_help(format!("did you mean `{near}`?")),
+        None => {
+            let mut all: Vec<&str> = known.collect();
+            all.sort();
+            d.with_help(format!("known {what}s: {}", all.join(", ")))
+        }
+    }
+}
+
+fn sites_and_hosts<'a>(ctx: &mut Ctx<'a>, model: &mut Model, diags: &mut Diagnostics) {
+    let raw = ctx.raw;
+    if raw.sites.is_empty() {
+        diags.push(
+            Diagnostic::error(raw.loc, "the spec has no sites")
+                .with_help("add `sites:` with at least one site and its nodes"),
+        );
+        return;
+    }
+    let default_latency = raw
+        .defaults
+        .wan_latency_ms
+        .as_ref()
+        .map(|l| l.value)
+        .unwrap_or(10);
+    let names: HashMap<&str, usize> = raw
+        .sites
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.value.as_str(), i))
+        .collect();
+    let mut node_names: HashMap<&str, Loc> = HashMap::new();
+    let mut addresses: HashMap<IpAddr, (Loc, String)> = HashMap::new();
+    let mut regions: HashMap<String, Loc> = HashMap::new();
+    let mut subnets: Vec<(ipnet::IpNet, Loc, &str)> = Vec::new();
+
+    for (site_id, site) in raw.sites.iter().enumerate() {
+        let site_name = &site.name.value;
+        if !is_name(site_name) {
+            diags.push(name_error(&site.name, "site name"));
+        }
+        // Edge or central.
+        let mut control_plane = site_id;
+        let mut kind = SiteKind::Central;
+        if let Some(parent) = &site.edge_of {
+            kind = SiteKind::Edge;
+            match names.get(parent.value.as_str()) {
+                Some(&p) if p == site_id => diags.push(
+                    Diagnostic::error(
+                        parent.loc,
+                        format!("site `{site_name}` is an edge of itself"),
+                    )
+                    .with_help("name the central site whose control plane it uses"),
+                ),
+                Some(&p) if raw.sites[p].edge_of.is_some() => diags.push(
+                    Diagnostic::error(
+                        parent.loc,
+                        format!(
+                            "site `{site_name}` is an edge of `{}`, which is itself an edge site",
+                            parent.value
+                        ),
+                    )
+                    .with_help(format!(
+                        "edge sites hang off a central site: use `edge_of: {}`",
+                        raw.sites[p].edge_of.as_ref().unwrap().value
+                    )),
+                ),
+                Some(&p) => control_plane = p,
+                None => diags.push(unknown(
+                    "site",
+                    parent,
+                    raw.sites.iter().map(|s| s.name.value.as_str()),
+                )),
+            }
+        }
+        let subnet = match &site.subnet {
+            Some(s) => {
+                for (other, loc, other_name) in &subnets {
+                    if other.contains(&s.value.network()) || s.value.contains(&other.network()) {
+                        diags.push(
+                            Diagnostic::error(s.loc, format!("subnet {} of site `{site_name}` overlaps subnet {other} of site `{other_name}`", s.value))
+                                .with_label(Label::new(*loc, "the other subnet"))
+                                .with_help("give every site its own subnet"),
+                        );
+                    }
+                }
+                subnets.push((s.value, s.loc, site_name));
+                s.value
+            }
+            None => {
+                diags.push(
+                    Diagnostic::error(site.name.loc, format!("site `{site_name}` has no `subnet`"))
+                        .with_help("add `subnet: <cidr>` (its nodes' addresses must be in it)"),
+                );
+                "0.0.0.0/0".parse().unwrap()
+            }
+        };
+        // Regions belong to sites that run a control plane; edges use their central's.
+        let region = match (&site.region, kind) {
+            (Some(r), SiteKind::Edge) => {
+                diags.push(
+                    Diagnostic::error(r.loc, format!("edge site `{site_name}` sets a region"))
+                        .with_help("an edge site uses its central site's Keystone and region; remove `region` (it gets its own availability zone)"),
+                );
+                r.value.clone()
+            }
+            (Some(r), SiteKind::Central) => {
+                if let Some(first) = regions.get(&r.value) {
+                    diags.push(
+                        Diagnostic::error(
+                            r.loc,
+                            format!("region `{}` is used by two sites", r.value),
+                        )
+                        .with_label(Label::new(*first, "also used here"))
+                        .with_help("give each site that runs a control plane its own region"),
+                    );
+                }
+                regions.insert(r.value.clone(), r.loc);
+                r.value.clone()
+            }
+            (None, _) => "regionOne".to_owned(),
+        };
+        let availability_zone = site
+            .availability_zone
+            .as_ref()
+            .map(|a| a.value.clone())
+            .unwrap_or_else(|| match kind {
+                SiteKind::Central => "nova".to_owned(),
+                SiteKind::Edge => site_name.clone(),
+            });
+        if let Some(vip) = &site.vip {
+            check_address(
+                vip,
+                &format!("VIP of site `{site_name}`"),
+                subnet,
+                site_name,
+                &mut addresses,
+                diags,
+            );
+        }
+        let mut hosts = Vec::new();
+        for node in &site.nodes {
+            let name = &node.name;
+            if !is_name(&name.value) {
+                diags.push(name_error(name, "node name"));
+            }
+            if let Some(first) = node_names.get(name.value.as_str()) {
+                diags.push(
+                    Diagnostic::error(
+                        name.loc,
+                        format!("node name `{}` is used twice", name.value),
+                    )
+                    .with_label(Label::new(*first, "first used here"))
+                    .with_help("node names are host names: make each unique across all sites"),
+                );
+            } else {
+                node_names.insert(&name.value, name.loc);
+            }
+            let ip = match &node.ip {
+                Some(ip) => {
+                    check_address(
+                        ip,
+                        &format!("node `{}`", name.value),
+                        subnet,
+                        site_name,
+                        &mut addresses,
+                        diags,
+                    );
+                    ip.value
+                }
+                None => {
+                    diags.push(
+                        Diagnostic::error(name.loc, format!("node `{}` has no `ip`", name.value))
+                            .with_help(format!("add `ip: <address in {subnet}>`")),
+                    );
+                    IpAddr::from([0, 0, 0, 0])
+                }
+            };
+            let (role, services) = match &node.role {
+                Some(r) => match ctx.roles.get(&r.value) {
+                    Some(def) => {
+                        model.roles.insert(r.value.clone(), def.services.clone());
+                        (r.value.clone(), def.services.clone())
+                    }
+                    None => {
+                        diags.push(unknown("role", r, ctx.roles.keys().map(String::as_str)));
+                        (r.value.clone(), Arc::new(Vec::new()))
+                    }
+                },
+                None => {
+                    diags.push(
+                        Diagnostic::error(name.loc, format!("node `{}` has no `role`", name.value))
+                            .with_help(
+                                "add `role: <role>`, e.g. Controller, Compute or ComputeHCI",
+                            ),
+                    );
+                    (String::new(), Arc::new(Vec::new()))
+                }
+            };
+            check_disks(node, &services, diags);
+            hosts.push(model.hosts.len());
+            model.hosts.push(Host {
+                name: name.value.clone(),
+                site: site_id,
+                ip,
+                role,
+                services,
+                disks: node.disks.iter().map(|d| d.value.clone()).collect(),
+                osd_type: node
+                    .osd_type
+                    .as_ref()
+                    .map(|t| t.value.into())
+                    .unwrap_or(OsdKind::Hdd),
+                ram_gb: node.ram_gb.as_ref().map(|v| v.value),
+                vcpus: node.vcpus.as_ref().map(|v| v.value),
+                bmc: node.bmc.as_ref().map(|v| v.value),
+                hci: None,
+            });
+            ctx.hosts.push(node);
+        }
+        if site.nodes.is_empty() {
+            diags.push(
+                Diagnostic::warning(site.name.loc, format!("site `{site_name}` has no nodes"))
+                    .with_help("add nodes under `nodes:` or remove the site"),
+            );
+        }
+        model.sites.push(Site {
+            name: site_name.clone(),
+            kind,
+            control_plane,
+            subnet,
+            vip: site.vip.as_ref().map(|v| v.value),
+            region,
+            availability_zone,
+            wan_latency_ms: site
+                .wan_latency_ms
+                .as_ref()
+                .map(|l| l.value)
+                .unwrap_or(default_latency),
+            hosts,
+            ceph: None,
+            glance: None,
+        });
+        ctx.sites.push(site);
+    }
+    // Edges use their central site's region; a site with its own Keystone is no edge.
+    for id in 0..model.sites.len() {
+        let cp = model.sites[id].control_plane;
+        if cp != id {
+            model.sites[id].region = model.sites[cp].region.clone();
+            let raw_site = ctx.sites[id];
+            if let Some(&h) = model.sites[id]
+                .hosts
+                .iter()
+                .find(|&&h| model.hosts[h].runs("keystone"))
+            {
+                diags.push(
+                    Diagnostic::error(ctx.role_loc(h), format!("node `{}` runs keystone at edge site `{}`", model.hosts[h].name, raw_site.name.value))
+                        .with_help(format!("edge sites use the control plane of `{}`: give this node a Distributed* role, or remove `edge_of` to make the site central", model.sites[cp].name)),
+                );
+            }
+        }
+    }
+}
+
+fn check_address(
+    ip: &Spanned<IpAddr>,
+    what: &str,
+    subnet: ipnet::IpNet,
+    site: &str,
+    seen: &mut HashMap<IpAddr, (Loc, String)>,
+    diags: &mut Diagnostics,
+) {
+    if !subnet.contains(&ip.value) {
+        diags.push(
+            Diagnostic::error(
+                ip.loc,
+                format!(
+                    "{what} has address {} outside site `{site}`'s subnet {subnet}",
+                    ip.value
+                ),
+            )
+            .with_help(format!(
+                "use an address in {subnet}, or change the site's subnet"
+            )),
+        );
+    } else if ip.value == subnet.network()
+        || (subnet.prefix_len() < subnet.max_prefix_len() - 1 && ip.value == subnet.broadcast())
+    {
+        diags.push(
+            Diagnostic::error(
+                ip.loc,
+                format!(
+                    "{what} has address {}, the network or broadcast address of {subnet}",
+                    ip.value
+                ),
+            )
+            .with_help("use a host address inside the subnet"),
+        );
+    }
+    if let Some((first, owner)) = seen.get(&ip.value) {
+        diags.push(
+            Diagnostic::error(
+                ip.loc,
+                format!("{what} has address {}, already used by {owner}", ip.value),
+            )
+            .with_label(Label::new(*first, "first used here"))
+            .with_help("give every node and VIP its own address"),
+        );
+    } else {
+        seen.insert(ip.value, (ip.loc, what.to_owned()));
+    }
+}
+
+fn check_disks(node: &RawNode, services: &[String], diags: &mut Diagnostics) {
+    let osd = services.iter().any(|s| s == "ceph-osd");
+    let name = &node.name.value;
+    if let (true, true, Some(role)) = (osd, node.disks.is_empty(), &node.role) {
+        diags.push(
+            Diagnostic::error(
+                role.loc,
+                format!("node `{name}` runs ceph-osd but lists no disks"),
+            )
+            .with_help("add `disks: [vdb]` (one OSD per disk), or use a role without ceph-osd"),
+        );
+    }
+    if !osd && !services.is_empty() {
+        if let Some(first) = node.disks.first() {
+            diags.push(
+                Diagnostic::warning(
+                    first.loc,
+                    format!("node `{name}` lists disks but runs no ceph-osd; they stay unused"),
+                )
+                .with_help("remove `disks`, or use a role with ceph-osd (e.g. ComputeHCI)"),
+            );
+        }
+    }
+    let mut seen: HashMap<&str, Loc> = HashMap::new();
+    for disk in &node.disks {
+        if let Some(first) = seen.insert(&disk.value, disk.loc) {
+            diags.push(
+                Diagnostic::error(
+                    disk.loc,
+                    format!("disk `{}` is listed twice on node `{name}`", disk.value),
+                )
+                .with_label(Label::new(first, "first listed here")),
+            );
+        }
+    }
+}

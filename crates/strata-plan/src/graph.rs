@@ -1,0 +1,174 @@
+//! The graph under construction: steps keyed by host, service, qualifier and action, and the
+//! service instances they belong to. Transformers add to it; `order` freezes it into a Plan.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use strata_catalog::{Catalog, Service};
+use strata_model::{GaleraId, HostId, Model, SiteId};
+
+pub type StepId = usize;
+
+/// One step of the plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// `site/host/service[qualifier]:action`, stable across runs.
+    pub id: String,
+    pub site: String,
+    pub host: String,
+    pub service: String,
+    /// What the step is about beyond its service: a Galera cluster, a Ceph cluster, a store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qualifier: Option<String>,
+    pub action: String,
+    /// Indices of the steps this one needs (ids in JSON).
+    #[serde(skip)]
+    pub needs: Vec<StepId>,
+    pub estimate_ms: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub doc: Option<String>,
+}
+
+/// A plan: steps in a topological order (every step after the steps it needs).
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub cloud: String,
+    pub steps: Vec<Step>,
+    pub critical_path: Vec<StepId>,
+    pub critical_path_ms: u64,
+    pub hosts: Vec<crate::HostSummary>,
+    pub sites: Vec<SiteSummary>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SiteSummary {
+    pub name: String,
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edge_of: Option<String>,
+    pub region: String,
+    pub availability_zone: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ceph_cluster: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub glance_stores: Vec<String>,
+}
+
+/// A service deployed as a unit: at one site, or on one Galera cluster.
+pub struct Instance<'a> {
+    pub service: &'a Service,
+    pub site: SiteId,
+    pub hosts: Vec<HostId>,
+    /// For Galera-grouped services: the cluster.
+    pub galera: Option<GaleraId>,
+    /// Concrete steps by action, in host order (one entry for `first`/`database` steps).
+    pub steps: HashMap<String, Vec<StepId>>,
+}
+
+impl Instance<'_> {
+    /// Steps others wait on when they need this instance.
+    pub fn ready(&self) -> &[StepId] {
+        self.service
+            .ready_step()
+            .and_then(|s| self.steps.get(&s.action))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// Steps that start the instance's work on each host (no `after` in the catalog).
+    pub fn roots(&self) -> Vec<StepId> {
+        self.service
+            .steps
+            .iter()
+            .filter(|d| d.after.is_empty())
+            .flat_map(|d| self.steps.get(&d.action).into_iter().flatten().copied())
+            .collect()
+    }
+}
+
+pub struct Builder<'a> {
+    pub model: &'a Model,
+    pub catalog: &'a Catalog,
+    pub steps: Vec<Step>,
+    keys: HashMap<(HostId, String), StepId>,
+    pub host_of: Vec<HostId>,
+    pub instances: Vec<Instance<'a>>,
+    /// Instances of site-grouped services by (service, site).
+    pub at_site: HashMap<(&'a str, SiteId), usize>,
+    /// Instances of Galera-grouped services by (service, cluster).
+    pub on_galera: HashMap<(&'a str, GaleraId), usize>,
+    /// The packages step of each host.
+    pub packages: Vec<StepId>,
+}
+
+impl<'a> Builder<'a> {
+    pub fn new(model: &'a Model, catalog: &'a Catalog) -> Self {
+        Builder {
+            model,
+            catalog,
+            steps: Vec::new(),
+            keys: HashMap::new(),
+            host_of: Vec::new(),
+            instances: Vec::new(),
+            at_site: HashMap::new(),
+            on_galera: HashMap::new(),
+            packages: Vec::new(),
+        }
+    }
+
+    /// The step with this key, created if new. Returns its id and whether it was created.
+    pub fn step(
+        &mut self,
+        host: HostId,
+        service: &str,
+        qualifier: Option<&str>,
+        action: &str,
+        estimate_ms: u32,
+        doc: Option<&str>,
+    ) -> (StepId, bool) {
+        let label = match qualifier {
+            Some(q) => format!("{service}[{q}]:{action}"),
+            None => format!("{service}:{action}"),
+        };
+        if let Some(&id) = self.keys.get(&(host, label.clone())) {
+            return (id, false);
+        }
+        let h = &self.model.hosts[host];
+        let site = &self.model.sites[h.site].name;
+        let id = self.steps.len();
+        self.steps.push(Step {
+            id: format!("{site}/{}/{label}", h.name),
+            site: site.clone(),
+            host: h.name.clone(),
+            service: service.to_owned(),
+            qualifier: qualifier.map(str::to_owned),
+            action: action.to_owned(),
+            needs: self.packages.get(host).copied().into_iter().collect(),
+            estimate_ms,
+            doc: doc.map(str::to_owned),
+        });
+        self.host_of.push(host);
+        self.keys.insert((host, label), id);
+        (id, true)
+    }
+
+    pub fn need(&mut self, step: StepId, needs: impl IntoIterator<Item = StepId>) {
+        let list = &mut self.steps[step].needs;
+        list.extend(needs.into_iter().filter(|&n| n != step));
+    }
+
+    /// The instance of a site-grouped service that `site` reaches: its own, else its central
+    /// site's (Ceph daemons only count at the same site).
+    pub fn reach(&self, service: &str, site: SiteId) -> Option<usize> {
+        let local_only = self
+            .catalog
+            .service(service)
+            .is_some_and(|s| s.kind == strata_catalog::Kind::Ceph);
+        self.at_site.get(&(service, site)).copied().or_else(|| {
+            let cp = self.model.sites[site].control_plane;
+            (!local_only && cp != site)
+                .then(|| self.at_site.get(&(service, cp)).copied())
+                .flatten()
+        })
+    }
+}

@@ -1,0 +1,159 @@
+//! Last transformer: freezes the graph into a plan in topological order (ties broken by
+//! creation order, so the same spec always gives the same plan), reports a cycle with its
+//! chain, and computes the critical path from the catalog's step estimates.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use strata_model::SiteKind;
+
+use crate::graph::{Builder, Plan, SiteSummary, Step, StepId};
+use crate::{HostSummary, PlanError};
+
+pub fn finish(g: Builder) -> Result<Plan, PlanError> {
+    let model = g.model;
+    let mut steps = g.steps;
+    for s in &mut steps {
+        s.needs.sort_unstable();
+        s.needs.dedup();
+    }
+    let n = steps.len();
+    let mut indegree = vec![0usize; n];
+    let mut dependents: Vec<Vec<StepId>> = vec![Vec::new(); n];
+    for (i, s) in steps.iter().enumerate() {
+        indegree[i] = s.needs.len();
+        for &d in &s.needs {
+            dependents[d].push(i);
+        }
+    }
+    let mut ready: BinaryHeap<Reverse<StepId>> =
+        (0..n).filter(|&i| indegree[i] == 0).map(Reverse).collect();
+    let mut order = Vec::with_capacity(n);
+    while let Some(Reverse(i)) = ready.pop() {
+        order.push(i);
+        for &d in &dependents[i] {
+            indegree[d] -= 1;
+            if indegree[d] == 0 {
+                ready.push(Reverse(d));
+            }
+        }
+    }
+    if order.len() < n {
+        return Err(PlanError::Cycle(find_cycle(&steps, &indegree)));
+    }
+    let mut position = vec![0; n];
+    for (pos, &i) in order.iter().enumerate() {
+        position[i] = pos;
+    }
+    let mut taken: Vec<Option<Step>> = steps.into_iter().map(Some).collect();
+    let mut sorted: Vec<Step> = order
+        .iter()
+        .map(|&i| taken[i].take().expect("each step once"))
+        .collect();
+    for s in &mut sorted {
+        for d in &mut s.needs {
+            *d = position[*d];
+        }
+        s.needs.sort_unstable();
+    }
+    let (critical_path, critical_path_ms) = critical_path(&sorted);
+    let hosts = model
+        .hosts
+        .iter()
+        .map(|h| HostSummary {
+            name: h.name.clone(),
+            site: model.sites[h.site].name.clone(),
+            role: h.role.clone(),
+            ip: h.ip.to_string(),
+            hci: h.hci,
+        })
+        .collect();
+    let sites = model
+        .sites
+        .iter()
+        .map(|s| SiteSummary {
+            name: s.name.clone(),
+            kind: match s.kind {
+                SiteKind::Central => "central".into(),
+                SiteKind::Edge => "edge".into(),
+            },
+            edge_of: (s.kind == SiteKind::Edge).then(|| model.sites[s.control_plane].name.clone()),
+            region: s.region.clone(),
+            availability_zone: s.availability_zone.clone(),
+            ceph_cluster: s.ceph.map(|c| model.ceph[c].name.clone()),
+            glance_stores: s
+                .glance
+                .iter()
+                .flat_map(|g| {
+                    g.stores.iter().enumerate().map(move |(i, st)| {
+                        if i == g.default {
+                            format!("{} (default)", st.name)
+                        } else {
+                            st.name.clone()
+                        }
+                    })
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(Plan {
+        cloud: model.cloud.clone(),
+        steps: sorted,
+        critical_path,
+        critical_path_ms,
+        hosts,
+        sites,
+    })
+}
+
+/// The longest chain of estimates through the graph: what bounds a fully parallel deploy.
+fn critical_path(steps: &[Step]) -> (Vec<StepId>, u64) {
+    let mut finish = vec![0u64; steps.len()];
+    let mut via: Vec<Option<StepId>> = vec![None; steps.len()];
+    for (i, s) in steps.iter().enumerate() {
+        let best = s
+            .needs
+            .iter()
+            .copied()
+            .max_by_key(|&d| (finish[d], Reverse(d)));
+        finish[i] = u64::from(s.estimate_ms) + best.map(|d| finish[d]).unwrap_or(0);
+        via[i] = best;
+    }
+    let Some(end) = (0..steps.len()).max_by_key(|&i| (finish[i], Reverse(i))) else {
+        return (Vec::new(), 0);
+    };
+    let mut path = vec![end];
+    while let Some(prev) = via[*path.last().unwrap()] {
+        path.push(prev);
+    }
+    path.reverse();
+    (path, finish[end])
+}
+
+/// A cycle among the steps Kahn's algorithm could not order, as step ids.
+fn find_cycle(steps: &[Step], indegree: &[usize]) -> Vec<String> {
+    let Some(start) = (0..steps.len()).find(|&i| indegree[i] > 0) else {
+        return Vec::new();
+    };
+    // Walk backwards along unfinished needs until a step repeats.
+    let mut seen = vec![usize::MAX; steps.len()];
+    let mut path = Vec::new();
+    let mut cur = start;
+    while seen[cur] == usize::MAX {
+        seen[cur] = path.len();
+        path.push(cur);
+        cur = steps[cur]
+            .needs
+            .iter()
+            .copied()
+            .find(|&d| indegree[d] > 0)
+            .unwrap_or(cur);
+    }
+    let mut cycle: Vec<String> = path[seen[cur]..]
+        .iter()
+        .rev()
+        .map(|&i| steps[i].id.clone())
+        .collect();
+    cycle.push(cycle[0].clone());
+    cycle
+}

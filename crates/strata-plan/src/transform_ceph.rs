@@ -1,0 +1,123 @@
+//! Fourth transformer: Ceph clients. A host whose services use a cluster gets that cluster's
+//! conf and keyring (the `ceph-client` steps, qualified by cluster) once the cluster is
+//! exported; the service waits for the client of its default cluster only. Glance's further
+//! stores are added by their own steps once their cluster is exported, so a central Glance
+//! can run before the edges exist and learn each edge store when it comes: DCN's two orders
+//! are both valid walks of this graph.
+
+use strata_catalog::{CephUse, On};
+use strata_model::HostId;
+
+use crate::graph::{Builder, StepId};
+
+pub fn apply(g: &mut Builder) {
+    let Some(client) = g.catalog.service("ceph-client") else {
+        return;
+    };
+    let model = g.model;
+    for host in 0..model.hosts.len() {
+        let site = model.hosts[host].site;
+        for name in model.hosts[host].services.iter() {
+            let Some(service) = g.catalog.service(name) else {
+                continue;
+            };
+            let (default, extra): (Option<usize>, Vec<(String, usize)>) = match service.ceph {
+                CephUse::None => continue,
+                CephUse::Local => (model.sites[site].ceph, Vec::new()),
+                CephUse::Stores => match &model.sites[site].glance {
+                    Some(glance) => (
+                        Some(glance.stores[glance.default].ceph),
+                        glance
+                            .stores
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, _)| *i != glance.default)
+                            .map(|(_, s)| (s.name.clone(), s.ceph))
+                            .collect(),
+                    ),
+                    None => (None, Vec::new()),
+                },
+            };
+            let Some(&instance) = g.at_site.get(&(name.as_str(), site)) else {
+                continue;
+            };
+            let on_host = |g: &Builder, ids: &[StepId]| {
+                ids.iter()
+                    .copied()
+                    .filter(|&s| g.host_of[s] == host)
+                    .collect::<Vec<_>>()
+            };
+            if let Some(cluster) = default {
+                let ready = client_steps(g, client, host, cluster);
+                let roots = on_host(g, &g.instances[instance].roots());
+                for r in roots {
+                    g.need(r, ready.iter().copied());
+                }
+            }
+            // The service's last per-host step (for Glance: start) comes before extra stores.
+            let last_local = service
+                .steps
+                .iter()
+                .rev()
+                .find(|d| d.on == On::Each)
+                .and_then(|d| g.instances[instance].steps.get(&d.action))
+                .map(|ids| on_host(g, ids))
+                .unwrap_or_default();
+            for (store, cluster) in extra {
+                let ready = client_steps(g, client, host, cluster);
+                let (id, _) = g.step(
+                    host,
+                    name,
+                    Some(&store),
+                    "add-store",
+                    2000,
+                    Some("adds this store to the service's configuration and reloads it"),
+                );
+                g.need(id, ready);
+                g.need(id, last_local.iter().copied());
+            }
+        }
+    }
+}
+
+/// The ceph-client steps for `cluster` on `host`, created once; returns the last ones.
+fn client_steps(
+    g: &mut Builder,
+    client: &strata_catalog::Service,
+    host: HostId,
+    cluster: usize,
+) -> Vec<StepId> {
+    let c = &g.model.ceph[cluster];
+    let mut last = Vec::new();
+    for def in &client.steps {
+        let (id, created) = g.step(
+            host,
+            &client.name,
+            Some(&c.name),
+            &def.action,
+            def.estimate_ms,
+            def.doc.as_deref(),
+        );
+        if created {
+            for after in &def.after {
+                let deps: Vec<StepId> = match &after.service {
+                    // Another service's step: at the cluster's own site (an external cluster has none).
+                    Some(other) => g
+                        .at_site
+                        .get(&(other.as_str(), c.site))
+                        .and_then(|&i| g.instances[i].steps.get(&after.action))
+                        .cloned()
+                        .unwrap_or_default(),
+                    None => {
+                        let (own, _) =
+                            g.step(host, &client.name, Some(&c.name), &after.action, 0, None);
+                        vec![own]
+                    }
+                };
+                g.need(id, deps);
+            }
+        }
+        last = vec![id];
+    }
+    last
+}

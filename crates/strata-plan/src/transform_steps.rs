@@ -1,0 +1,184 @@
+//! First transformer: every host's packages step, the service instances (one per site, or
+//! per Galera cluster), their catalog steps on the right hosts, and the order among a
+//! service's own steps (`after` in the catalog).
+
+use std::collections::HashMap;
+
+use strata_catalog::{Group, On, StepDef};
+
+use crate::graph::{Builder, Instance, StepId};
+
+/// Services the planner places itself rather than by instance (see transform_ceph).
+pub const PLACED_ELSEWHERE: &[&str] = &["ceph-client"];
+
+pub fn apply(g: &mut Builder) {
+    for host in 0..g.model.hosts.len() {
+        let (id, _) = g.step(
+            host,
+            "base",
+            None,
+            "packages",
+            1000,
+            Some("every package of the host's services, in one apt run"),
+        );
+        g.packages.push(id);
+    }
+    make_instances(g);
+    let mut once_per_database: HashMap<(String, String, usize), StepId> = HashMap::new();
+    for i in 0..g.instances.len() {
+        let service = g.instances[i].service;
+        let hosts = g.instances[i].hosts.clone();
+        let site = g.instances[i].site;
+        let qualifier = g.instances[i]
+            .galera
+            .map(|gid| &g.model.galera[gid])
+            .filter(|c| c.named)
+            .map(|c| c.name.clone());
+        for def in &service.steps {
+            let targets: Vec<usize> = match def.on {
+                On::Each => hosts.clone(),
+                On::First => hosts.iter().take(1).copied().collect(),
+                On::Rest => hosts.iter().skip(1).copied().collect(),
+                On::Database => {
+                    let db = service.database.as_deref().unwrap_or_default();
+                    let cluster = g.model.database_cluster(site, db).unwrap_or(usize::MAX);
+                    let key = (service.name.clone(), def.action.clone(), cluster);
+                    if let Some(&shared) = once_per_database.get(&key) {
+                        g.instances[i]
+                            .steps
+                            .insert(def.action.clone(), vec![shared]);
+                        continue;
+                    }
+                    let (id, _) = g.step(
+                        hosts[0],
+                        &service.name,
+                        qualifier.as_deref(),
+                        &def.action,
+                        def.estimate_ms,
+                        def.doc.as_deref(),
+                    );
+                    once_per_database.insert(key, id);
+                    g.instances[i].steps.insert(def.action.clone(), vec![id]);
+                    continue;
+                }
+            };
+            let ids: Vec<StepId> = targets
+                .into_iter()
+                .map(|h| {
+                    g.step(
+                        h,
+                        &service.name,
+                        qualifier.as_deref(),
+                        &def.action,
+                        def.estimate_ms,
+                        def.doc.as_deref(),
+                    )
+                    .0
+                })
+                .collect();
+            g.instances[i].steps.insert(def.action.clone(), ids);
+        }
+    }
+    for i in 0..g.instances.len() {
+        let service = g.instances[i].service;
+        for def in &service.steps {
+            for after in &def.after {
+                let (other, other_def): (usize, Option<&StepDef>) = match &after.service {
+                    None => (i, service.step(&after.action)),
+                    Some(name) => {
+                        let inst = &g.instances[i];
+                        let found = match inst.galera {
+                            Some(gid) => g.on_galera.get(&(name.as_str(), gid)).copied(),
+                            None => g.at_site.get(&(name.as_str(), inst.site)).copied(),
+                        };
+                        match found {
+                            Some(o) => (o, g.instances[o].service.step(&after.action)),
+                            None => continue,
+                        }
+                    }
+                };
+                let Some(other_def) = other_def else { continue };
+                let mine = g.instances[i]
+                    .steps
+                    .get(&def.action)
+                    .cloned()
+                    .unwrap_or_default();
+                let theirs = g.instances[other]
+                    .steps
+                    .get(&after.action)
+                    .cloned()
+                    .unwrap_or_default();
+                let per_host = |on: On| matches!(on, On::Each | On::Rest);
+                for step in mine {
+                    if per_host(def.on) && per_host(other_def.on) && other == i {
+                        let host = g.host_of[step];
+                        let same: Vec<StepId> = theirs
+                            .iter()
+                            .copied()
+                            .filter(|&t| g.host_of[t] == host)
+                            .collect();
+                        g.need(step, same);
+                    } else {
+                        g.need(step, theirs.iter().copied());
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn make_instances(g: &mut Builder) {
+    let model = g.model;
+    for service in g.catalog.services.values() {
+        if PLACED_ELSEWHERE.contains(&service.name.as_str()) {
+            continue;
+        }
+        match service.group {
+            Group::Site => {
+                for (site_id, site) in model.sites.iter().enumerate() {
+                    let hosts: Vec<usize> = site
+                        .hosts
+                        .iter()
+                        .copied()
+                        .filter(|&h| model.hosts[h].runs(&service.name))
+                        .collect();
+                    if hosts.is_empty() {
+                        continue;
+                    }
+                    g.at_site
+                        .insert((service.name.as_str(), site_id), g.instances.len());
+                    g.instances.push(Instance {
+                        service,
+                        site: site_id,
+                        hosts,
+                        galera: None,
+                        steps: HashMap::new(),
+                    });
+                }
+            }
+            Group::Galera => {
+                for (gid, cluster) in model.galera.iter().enumerate() {
+                    let hosts: Vec<usize> = cluster
+                        .members
+                        .iter()
+                        .copied()
+                        .filter(|&h| model.hosts[h].runs(&service.name))
+                        .collect();
+                    if hosts.is_empty() {
+                        continue;
+                    }
+                    g.on_galera
+                        .insert((service.name.as_str(), gid), g.instances.len());
+                    let site = model.hosts[hosts[0]].site;
+                    g.instances.push(Instance {
+                        service,
+                        site,
+                        hosts,
+                        galera: Some(gid),
+                        steps: HashMap::new(),
+                    });
+                }
+            }
+        }
+    }
+}

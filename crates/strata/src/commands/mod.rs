@@ -1,0 +1,73 @@
+//! One function per subcommand, and the loading they share: spec + overrides + catalog ->
+//! validated model, with every diagnostic printed the same way.
+
+mod plan;
+mod validate;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use strata_catalog::Catalog;
+use strata_model::Model;
+use strata_source::{Diagnostics, Severity, SourceMap};
+
+use crate::cli::{Cli, Command, SpecArgs};
+use crate::printer::Printer;
+
+pub fn run(cli: Cli, out: &mut Printer) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Validate(args) => validate::run(&args, out),
+        Command::Plan { spec, format } => plan::run(&spec, format, out),
+    }
+}
+
+/// A spec loaded as far as it would go.
+pub struct Loaded {
+    pub sources: SourceMap,
+    pub diagnostics: Diagnostics,
+    pub catalog: Catalog,
+    pub model: Option<Model>,
+}
+
+impl Loaded {
+    /// Whether the diagnostics stop the command (errors, or warnings when denied).
+    pub fn failed(&self, deny_warnings: bool) -> bool {
+        self.model.is_none()
+            || self.diagnostics.has_errors()
+            || (deny_warnings && self.diagnostics.count(Severity::Warning) > 0)
+    }
+}
+
+/// Reads the catalog, the spec and its overrides, and validates them. Never touches a host.
+pub fn load(args: &SpecArgs) -> anyhow::Result<Loaded> {
+    let mut sources = SourceMap::new();
+    let mut diagnostics = Diagnostics::new();
+    let catalog = Catalog::load(&mut sources, args.catalog.as_deref(), &mut diagnostics)
+        .context("loading the service catalog")?;
+    let loaded = strata_spec::load(&mut sources, &args.spec, &args.overrides)?;
+    diagnostics.extend(loaded.diagnostics);
+    let model = match loaded.spec {
+        Some(raw) if !diagnostics.has_errors() => {
+            strata_model::compile(&raw, &catalog, &mut diagnostics)
+        }
+        Some(raw) => {
+            // Decoding found errors; still run the model checks to report everything at once.
+            let _ = strata_model::compile(&raw, &catalog, &mut diagnostics);
+            None
+        }
+        None => None,
+    };
+    Ok(Loaded {
+        sources,
+        diagnostics,
+        catalog,
+        model,
+    })
+}
+
+/// Prints diagnostics (if any) to stderr with a summary line.
+pub fn print_diagnostics(loaded: &Loaded, out: &mut Printer) {
+    if !loaded.diagnostics.is_empty() {
+        out.note(&loaded.diagnostics.render(&loaded.sources));
+    }
+}
