@@ -63,7 +63,11 @@ pub struct StepRef {
 pub struct StepDef {
     pub action: String,
     pub on: On,
+    /// Steps that finish first: on the same host where that step runs there, else wherever
+    /// it runs (a bootstrap after its own host's configure; a join after the bootstrap).
     pub after: Vec<StepRef>,
+    /// Steps that finish first on every host they run on (ready after every host started).
+    pub after_all: Vec<StepRef>,
     /// Expected duration, used for the critical path estimate.
     pub estimate_ms: u32,
     pub doc: Option<String>,

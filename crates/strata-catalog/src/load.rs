@@ -209,7 +209,7 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
                 let sr = MapReader::new(
                     item,
                     &format!("a step of {what}"),
-                    &["action", "on", "after", "estimate_s", "doc"],
+                    &["action", "on", "after", "after_all", "estimate_s", "doc"],
                     diags,
                 );
                 let Some(action) = string(sr.get("action"), "`action`", diags) else {
@@ -219,19 +219,23 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
                     ));
                     continue;
                 };
-                let after = strings(sr.get("after"), "`after`", diags)
-                    .into_iter()
-                    .map(|a| match a.split_once(':') {
-                        Some((svc, act)) => StepRef {
-                            service: Some(svc.to_owned()),
-                            action: act.to_owned(),
-                        },
-                        None => StepRef {
-                            service: None,
-                            action: a,
-                        },
-                    })
-                    .collect();
+                let refs = |key: &str, diags: &mut Diagnostics| -> Vec<StepRef> {
+                    strings(sr.get(key), key, diags)
+                        .into_iter()
+                        .map(|a| match a.split_once(':') {
+                            Some((svc, act)) => StepRef {
+                                service: Some(svc.to_owned()),
+                                action: act.to_owned(),
+                            },
+                            None => StepRef {
+                                service: None,
+                                action: a,
+                            },
+                        })
+                        .collect()
+                };
+                let after = refs("after", diags);
+                let after_all = refs("after_all", diags);
                 steps.push(StepDef {
                     action: action.value,
                     on: enum_field(
@@ -247,6 +251,7 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
                         diags,
                     ),
                     after,
+                    after_all,
                     estimate_ms: uint(sr.get("estimate_s"), "`estimate_s`", 3600, diags)
                         .map(|e| e.value * 1000)
                         .unwrap_or(1000),
@@ -424,7 +429,7 @@ fn check(catalog: &Catalog, diags: &mut Diagnostics) {
             if step.on == On::Database && service.database.is_none() {
                 diags.push(Diagnostic::error(service.loc, format!("step `{}` of `{}` runs once per database, but the service has no `database`", step.action, service.name)));
             }
-            for after in &step.after {
+            for after in step.after.iter().chain(&step.after_all) {
                 let target = match &after.service {
                     None => Some(service),
                     Some(other) => catalog.services.get(other),

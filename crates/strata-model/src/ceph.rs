@@ -157,7 +157,9 @@ pub(crate) fn clusters(ctx: &Ctx, model: &mut Model, diags: &mut Diagnostics) {
                 DEFAULT_PG_NUM,
             );
             if external.is_none() {
-                if size == 0 {
+                if osd_hosts.is_empty() {
+                    // One error for the whole cluster, below.
+                } else if size == 0 {
                     diags.push(
                         Diagnostic::error(
                             size_loc.unwrap_or(cluster_loc),
@@ -200,6 +202,13 @@ pub(crate) fn clusters(ctx: &Ctx, model: &mut Model, diags: &mut Diagnostics) {
                     }),
             });
         }
+        if external.is_none() && osd_hosts.is_empty() {
+            let h = mons.first().or(mgrs.first()).copied().unwrap_or(0);
+            diags.push(
+                Diagnostic::error(ctx.role_loc(h), format!("ceph cluster `{}` at site `{site_name}` has monitors but no OSD host: its pools cannot hold data", name.value))
+                    .with_help("add nodes with ceph-osd (e.g. CephStorage or ComputeHCI), or use roles without Ceph at this site (a custom role with `remove: [ceph-mon, ceph-mgr]`)"),
+            );
+        }
         for (loc, (size, pool_names)) in oversized {
             let hosts = osd_hosts.len();
             diags.push(
@@ -212,7 +221,7 @@ pub(crate) fn clusters(ctx: &Ctx, model: &mut Model, diags: &mut Diagnostics) {
                         if hosts == 1 { "" } else { "s" }
                     ),
                 )
-                .with_help(format!("copies go to different hosts: set `size: {}` or fewer, or add OSD hosts to site `{site_name}`", hosts.max(1))),
+                .with_help(format!("each copy goes to a different host: set `size: {}`{}, or add OSD hosts to site `{site_name}`", hosts.max(1), if hosts > 1 { " or less" } else { "" })),
             );
         }
         if external.is_none() && osds > 0 {

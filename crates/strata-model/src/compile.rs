@@ -45,13 +45,7 @@ pub fn compile(raw: &RawSpec, catalog: &Catalog, diags: &mut Diagnostics) -> Opt
             diags.push(name_error(c, "cloud name"));
             String::new()
         }
-        None => {
-            diags.push(
-                Diagnostic::error(raw.loc, "the spec has no `cloud` name")
-                    .with_help("add `cloud: <name>` at the top of the spec"),
-            );
-            String::new()
-        }
+        None => String::new(), // reported by the decoder
     };
     let release = match &raw.release {
         Some(r) if r.value != "zed" => {
@@ -314,13 +308,7 @@ fn sites_and_hosts<'a>(ctx: &mut Ctx<'a>, model: &mut Model, diags: &mut Diagnos
                 subnets.push((s.value, s.loc, site_name));
                 s.value
             }
-            None => {
-                diags.push(
-                    Diagnostic::error(site.name.loc, format!("site `{site_name}` has no `subnet`"))
-                        .with_help("add `subnet: <cidr>` (its nodes' addresses must be in it)"),
-                );
-                "0.0.0.0/0".parse().unwrap()
-            }
+            None => "0.0.0.0/0".parse().expect("a valid subnet"), // reported by the decoder
         };
         // Regions belong to sites that run a control plane; edges use their central's.
         let region = match (&site.region, kind) {
@@ -395,13 +383,7 @@ fn sites_and_hosts<'a>(ctx: &mut Ctx<'a>, model: &mut Model, diags: &mut Diagnos
                     );
                     ip.value
                 }
-                None => {
-                    diags.push(
-                        Diagnostic::error(name.loc, format!("node `{}` has no `ip`", name.value))
-                            .with_help(format!("add `ip: <address in {subnet}>`")),
-                    );
-                    IpAddr::from([0, 0, 0, 0])
-                }
+                None => IpAddr::from([0, 0, 0, 0]), // reported by the decoder
             };
             let (role, services) = match &node.role {
                 Some(r) => match ctx.roles.get(&r.value) {
@@ -414,15 +396,7 @@ fn sites_and_hosts<'a>(ctx: &mut Ctx<'a>, model: &mut Model, diags: &mut Diagnos
                         (r.value.clone(), Arc::new(Vec::new()))
                     }
                 },
-                None => {
-                    diags.push(
-                        Diagnostic::error(name.loc, format!("node `{}` has no `role`", name.value))
-                            .with_help(
-                                "add `role: <role>`, e.g. Controller, Compute or ComputeHCI",
-                            ),
-                    );
-                    (String::new(), Arc::new(Vec::new()))
-                }
+                None => (String::new(), Arc::new(Vec::new())), // reported by the decoder
             };
             check_disks(node, &services, diags);
             hosts.push(model.hosts.len());

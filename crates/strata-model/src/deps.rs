@@ -21,8 +21,9 @@ pub(crate) fn check(ctx: &Ctx, model: &Model, diags: &mut Diagnostics) {
     for (site_id, site) in model.sites.iter().enumerate() {
         let cp = site.control_plane;
         let mut services: Vec<(&str, HostId)> = at[site_id].iter().map(|(s, h)| (*s, *h)).collect();
-        services.sort_by_key(|(_, h)| *h);
-        let mut reported: HashSet<(&str, &str)> = HashSet::new();
+        services.sort_by_key(|(s, h)| (*h, *s));
+        // Missing dependency -> (services that need it, first host, why), in discovery order.
+        let mut missing: Vec<(String, Vec<&str>, HostId, &str)> = Vec::new();
         for (name, host) in services {
             let Some(service) = ctx.catalog.service(name) else {
                 continue;
@@ -34,48 +35,63 @@ pub(crate) fn check(ctx: &Ctx, model: &Model, diags: &mut Diagnostics) {
                     .is_some_and(|d| d.kind == Kind::Ceph);
                 at[site_id].contains_key(dep) || (!local_only && at[cp].contains_key(dep))
             };
-            let mut missing: Vec<(String, &str)> = Vec::new();
-            for need in &service.needs {
-                if !reach(need) {
-                    missing.push((need.clone(), "it depends on it"));
-                }
-            }
+            let mut lacks: Vec<(String, &str)> = service
+                .needs
+                .iter()
+                .filter(|n| !reach(n))
+                .map(|n| (n.clone(), "they depend on it"))
+                .collect();
             if service.messaging && !reach("rabbitmq") {
-                missing.push(("rabbitmq".into(), "it talks to the others over RabbitMQ"));
+                lacks.push(("rabbitmq".into(), "they talk to each other over RabbitMQ"));
             }
             if service.api.is_some() && name != "keystone" && !reach("keystone") {
-                missing.push(("keystone".into(), "its API is registered in Keystone"));
+                lacks.push(("keystone".into(), "their APIs are registered in Keystone"));
             }
             if let Some(db) = &service.database {
-                if model.database_cluster(site_id, db).is_none()
-                    && !missing.iter().any(|(m, _)| m == "galera")
-                {
-                    missing.push(("galera".into(), "its database lives on Galera"));
+                if model.database_cluster(site_id, db).is_none() {
+                    lacks.push(("galera".into(), "their databases live on Galera"));
                 }
             }
-            for (need, why) in missing {
-                if !reported.insert((name, if need == "galera" { "galera" } else { "" }))
-                    && need == "galera"
-                {
-                    continue;
+            for (need, why) in lacks {
+                match missing.iter_mut().find(|(n, ..)| *n == need) {
+                    Some((_, users, ..)) => {
+                        if !users.contains(&name) {
+                            users.push(name)
+                        }
+                    }
+                    None => missing.push((need, vec![name], host, why)),
                 }
-                let host_name = &model.hosts[host].name;
-                let scope = if cp == site_id {
-                    format!("site `{}`", site.name)
-                } else {
-                    format!(
-                        "site `{}` or its central site `{}`",
-                        site.name, model.sites[cp].name
-                    )
-                };
-                diags.push(
-                    Diagnostic::error(
-                        ctx.role_loc(host),
-                        format!("service `{name}` (role {} on node `{host_name}`) needs `{need}`, which runs nowhere it can reach: {why}", model.hosts[host].role),
-                    )
-                    .with_help(format!("run `{need}` at {scope} (e.g. a node with a role that includes it), or use a role without `{name}`")),
-                );
             }
+        }
+        for (need, users, host, why) in missing {
+            let scope = if cp == site_id {
+                format!("site `{}`", site.name)
+            } else {
+                format!(
+                    "site `{}` or its central site `{}`",
+                    site.name, model.sites[cp].name
+                )
+            };
+            let h = &model.hosts[host];
+            let who = users
+                .iter()
+                .map(|u| format!("`{u}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let (verb, why) = if users.len() == 1 {
+                (
+                    "needs",
+                    why.replacen("they depend", "it depends", 1)
+                        .replacen("their ", "its ", 1)
+                        .replacen("they talk to each other", "it talks to the others", 1),
+                )
+            } else {
+                ("need", why.to_owned())
+            };
+            diags.push(
+                Diagnostic::error(ctx.role_loc(host), format!("{who} at site `{}` (role {} on node `{}` and others like it) {verb} `{need}`, which runs nowhere reachable: {why}", site.name, h.role, h.name))
+                    .with_help(format!("run `{need}` at {scope} (a node whose role includes it), or use roles without {who}")),
+            );
         }
         // Roles that need a service at their own site (ScaleOut nodes forward to the site's Glance).
         let mut roles_seen = HashSet::new();

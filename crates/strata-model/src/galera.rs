@@ -265,7 +265,7 @@ fn quorum(
     };
     if fatal.len() == cluster.sites.len() && !has_primary {
         diags.push(
-            Diagnostic::error(loc, format!("galera cluster `{name}` splits its {total} votes evenly across {}: losing either site, or the link between them, stops the whole cluster", names(&cluster.sites)))
+            Diagnostic::error(loc, format!("galera cluster `{name}` splits its {total} votes evenly across {}: losing either site, or the link between them, stops the whole cluster", cluster.sites.iter().map(|&s| format!("`{}`", model.sites[s].name)).collect::<Vec<_>>().join(" and ")))
                 .with_help("set `primary: <site>`: its members get more weight (pc.weight) and keep quorum when the sites are cut apart"),
         );
         return;

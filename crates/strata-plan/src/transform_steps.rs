@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use strata_catalog::{Group, On, StepDef};
+use strata_catalog::{Group, On};
 
 use crate::graph::{Builder, Instance, StepId};
 
@@ -25,6 +25,9 @@ pub fn apply(g: &mut Builder) {
     }
     make_instances(g);
     let mut once_per_database: HashMap<(String, String, usize), StepId> = HashMap::new();
+    // (instance, action) of database steps an instance reuses from another: the owner alone
+    // orders them, or central's migration would wait for an edge's configuration.
+    let mut borrowed: std::collections::HashSet<(usize, String)> = std::collections::HashSet::new();
     for i in 0..g.instances.len() {
         let service = g.instances[i].service;
         let hosts = g.instances[i].hosts.clone();
@@ -47,6 +50,7 @@ pub fn apply(g: &mut Builder) {
                         g.instances[i]
                             .steps
                             .insert(def.action.clone(), vec![shared]);
+                        borrowed.insert((i, def.action.clone()));
                         continue;
                     }
                     let (id, _) = g.step(
@@ -82,9 +86,17 @@ pub fn apply(g: &mut Builder) {
     for i in 0..g.instances.len() {
         let service = g.instances[i].service;
         for def in &service.steps {
-            for after in &def.after {
-                let (other, other_def): (usize, Option<&StepDef>) = match &after.service {
-                    None => (i, service.step(&after.action)),
+            if borrowed.contains(&(i, def.action.clone())) {
+                continue;
+            }
+            let refs = def
+                .after
+                .iter()
+                .map(|r| (r, false))
+                .chain(def.after_all.iter().map(|r| (r, true)));
+            for (after, every_host) in refs {
+                let other = match &after.service {
+                    None => i,
                     Some(name) => {
                         let inst = &g.instances[i];
                         let found = match inst.galera {
@@ -92,12 +104,11 @@ pub fn apply(g: &mut Builder) {
                             None => g.at_site.get(&(name.as_str(), inst.site)).copied(),
                         };
                         match found {
-                            Some(o) => (o, g.instances[o].service.step(&after.action)),
+                            Some(o) => o,
                             None => continue,
                         }
                     }
                 };
-                let Some(other_def) = other_def else { continue };
                 let mine = g.instances[i]
                     .steps
                     .get(&def.action)
@@ -108,15 +119,14 @@ pub fn apply(g: &mut Builder) {
                     .get(&after.action)
                     .cloned()
                     .unwrap_or_default();
-                let per_host = |on: On| matches!(on, On::Each | On::Rest);
                 for step in mine {
-                    if per_host(def.on) && per_host(other_def.on) && other == i {
-                        let host = g.host_of[step];
-                        let same: Vec<StepId> = theirs
-                            .iter()
-                            .copied()
-                            .filter(|&t| g.host_of[t] == host)
-                            .collect();
+                    let host = g.host_of[step];
+                    let same: Vec<StepId> = theirs
+                        .iter()
+                        .copied()
+                        .filter(|&t| g.host_of[t] == host)
+                        .collect();
+                    if !every_host && other == i && !same.is_empty() {
                         g.need(step, same);
                     } else {
                         g.need(step, theirs.iter().copied());

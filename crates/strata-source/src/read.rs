@@ -61,6 +61,31 @@ impl<'a> MapReader<'a> {
         MapReader { node: Some(node) }
     }
 
+    /// A field that must be present: when absent, an error at the map says what to add.
+    pub fn require(
+        &self,
+        key: &str,
+        what: &str,
+        help: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<&'a Node> {
+        let found = self.get(key);
+        if found.is_none() {
+            if let Some(map) = self.node {
+                diags.push(
+                    Diagnostic::error(map.loc, format!("{what} has no `{key}`"))
+                        .with_help(help.to_owned()),
+                );
+            }
+        }
+        found
+    }
+
+    /// Whether the map was present and readable.
+    pub fn is_map(&self) -> bool {
+        self.node.is_some()
+    }
+
     pub fn get(&self, key: &str) -> Option<&'a Node> {
         self.node?.get(key).filter(|n| !n.is_null())
     }

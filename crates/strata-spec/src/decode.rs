@@ -75,7 +75,16 @@ pub fn decode_spec(root: &Node, diags: &mut Diagnostics) -> RawSpec {
     );
     let mut spec = RawSpec {
         loc: root.loc,
-        cloud: string(top.get("cloud"), "`cloud`", diags),
+        cloud: string(
+            top.require(
+                "cloud",
+                "the spec",
+                "add `cloud: <name>` at the top of the spec",
+                diags,
+            ),
+            "`cloud`",
+            diags,
+        ),
         release: string(top.get("release"), "`release`", diags),
         ..RawSpec::default()
     };
@@ -285,8 +294,17 @@ fn site(name: Spanned<String>, node: &Node, diags: &mut Diagnostics) -> RawSite 
     RawSite {
         loc: node.loc,
         edge_of: string(s.get("edge_of"), "`edge_of`", diags),
-        subnet: subnet(s.get("subnet"), "`subnet`", diags),
-        vip: ip(s.get("vip"), "`vip`", diags),
+        subnet: subnet(
+            s.require(
+                "subnet",
+                &what,
+                "add `subnet: <cidr>` (its nodes' addresses must be in it)",
+                diags,
+            ),
+            &format!("the subnet of {what}"),
+            diags,
+        ),
+        vip: ip(s.get("vip"), &format!("the vip of {what}"), diags),
         region: string(s.get("region"), "`region`", diags),
         availability_zone: string(s.get("availability_zone"), "`availability_zone`", diags),
         wan_latency_ms: wan(s.get("wan"), "`wan`", diags),
@@ -322,8 +340,26 @@ fn host(name: Spanned<String>, node: &Node, diags: &mut Diagnostics) -> RawNode 
     });
     RawNode {
         loc: node.loc,
-        role: string(n.get("role"), "`role`", diags),
-        ip: ip(n.get("ip"), "`ip`", diags),
+        role: string(
+            n.require(
+                "role",
+                &what,
+                "add `role: <role>`, e.g. Controller, Compute or ComputeHCI",
+                diags,
+            ),
+            "`role`",
+            diags,
+        ),
+        ip: ip(
+            n.require(
+                "ip",
+                &what,
+                "add `ip: <address in the site's subnet>`",
+                diags,
+            ),
+            &format!("the ip of {what}"),
+            diags,
+        ),
         disks: string_list(n.get("disks"), "`disks`", diags)
             .map(|l| l.value)
             .unwrap_or_default(),
@@ -350,12 +386,14 @@ mod tests {
 
     #[test]
     fn every_unknown_field_is_reported_with_a_suggestion() {
+        // `subnett` also leaves the site without its required subnet; that is reported too.
         let (_, diags) = decode("cloud: x\nsites:\n  a:\n    subnett: 10.0.0.0/24\n    nodes:\n      n1: { role: Compute, dsks: [vdb] }\n");
         let msgs: Vec<_> = diags
             .iter()
             .map(|d| (d.message.clone(), d.help.clone().unwrap_or_default()))
             .collect();
-        assert_eq!(msgs.len(), 2, "{msgs:?}");
+        assert_eq!(msgs.len(), 4, "{msgs:?}");
+        assert!(msgs[3].0.contains("site `a` has no `subnet`"));
         assert!(msgs[0].0.contains("unknown field `subnett` in site `a`"));
         assert!(msgs[0].1.contains("did you mean `subnet`"));
         assert!(msgs[1].0.contains("unknown field `dsks` in node `n1`"));
@@ -364,14 +402,18 @@ mod tests {
 
     #[test]
     fn wrong_types_and_bad_addresses_are_all_reported() {
-        let (spec, diags) = decode("cloud: x\nsites:\n  a:\n    subnet: 10.0.0.1/24\n    nodes:\n      n1: { ip: 10.0.0.300, ram_gb: lots, disks: vdb }\n");
+        let (spec, diags) = decode("cloud: x\nsites:\n  a:\n    subnet: 10.0.0.1/24\n    nodes:\n      n1: { role: Compute, ip: 10.0.0.300, ram_gb: lots, disks: vdb }\n");
         assert_eq!(diags.iter().count(), 4, "{:?}", diags);
         assert!(spec.sites[0].subnet.is_none());
+        assert!(
+            !diags.iter().any(|d| d.message.contains("has no")),
+            "a malformed value is not also reported missing"
+        );
     }
 
     #[test]
     fn pools_as_list_or_map() {
-        let (spec, diags) = decode("cloud: x\ndefaults:\n  ceph:\n    pools: [images, vms]\nsites:\n  a:\n    ceph:\n      pools: { images: { pg_num: 64 } }\n");
+        let (spec, diags) = decode("cloud: x\ndefaults:\n  ceph:\n    pools: [images, vms]\nsites:\n  a:\n    subnet: 10.0.0.0/24\n    ceph:\n      pools: { images: { pg_num: 64 } }\n");
         assert!(diags.is_empty(), "{diags:?}");
         assert_eq!(spec.defaults.ceph.pools.unwrap().value.len(), 2);
         let site_pools = spec.sites[0]

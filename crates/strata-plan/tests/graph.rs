@@ -1,0 +1,224 @@
+//! Properties of plans built from the examples: DCN's two deploy orders (seed 001) are both
+//! valid walks of the graph, edges cross sites where they must and nowhere else, and the
+//! stretched Keystone database is migrated once for both regions.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use strata_catalog::Catalog;
+use strata_plan::{Plan, Step};
+use strata_source::{Diagnostics, SourceMap};
+
+fn plan_of(example: &str) -> Plan {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let text = std::fs::read_to_string(root.join(format!("{example}.yaml"))).unwrap();
+    let mut sources = SourceMap::new();
+    let mut diags = Diagnostics::new();
+    let catalog = Catalog::load(&mut sources, None, &mut diags).unwrap();
+    let loaded = strata_spec::load_str(&mut sources, vec![(example.to_owned(), text)]);
+    diags.extend(loaded.diagnostics);
+    let model = strata_model::compile(&loaded.spec.unwrap(), &catalog, &mut diags)
+        .expect("example is valid");
+    strata_plan::build(&model, &catalog).unwrap()
+}
+
+/// Checks that running the phases one after the other never runs a step before a step it
+/// needs: i.e. that the phase order is a valid walk of the graph.
+fn assert_phases(plan: &Plan, phase_of: impl Fn(&Step) -> usize, what: &str) {
+    for step in &plan.steps {
+        let mine = phase_of(step);
+        for &n in &step.needs {
+            let theirs = phase_of(&plan.steps[n]);
+            assert!(
+                theirs <= mine,
+                "{what}: {} (phase {mine}) needs {} (phase {theirs})",
+                step.id,
+                plan.steps[n].id
+            );
+        }
+    }
+}
+
+fn is_ceph_daemon(s: &Step) -> bool {
+    matches!(s.service.as_str(), "ceph-mon" | "ceph-mgr" | "ceph-osd")
+}
+
+#[test]
+fn dcn_classic_order_is_a_walk_of_the_graph() {
+    // Seed 001, usual order: deploy central, then dcn0, then dcn1, then update central's
+    // Glance with the edge stores.
+    let plan = plan_of("dcn");
+    assert_phases(
+        &plan,
+        |s| match (s.site.as_str(), s.action.as_str()) {
+            ("central", "add-store") => 3,
+            ("central", _) if s.qualifier.as_deref().is_some_and(|q| q.starts_with("dcn")) => 3,
+            ("central", _) => 0,
+            ("dcn0", _) => 1,
+            _ => 2,
+        },
+        "classic order",
+    );
+    let updates: Vec<&str> = plan
+        .steps
+        .iter()
+        .filter(|s| s.site == "central" && s.action == "add-store")
+        .map(|s| s.id.as_str())
+        .collect();
+    assert_eq!(
+        updates.len(),
+        6,
+        "3 controllers learn 2 edge stores: {updates:?}"
+    );
+}
+
+#[test]
+fn dcn_ceph_first_order_is_a_walk_of_the_graph() {
+    // Seed 001, second order: metal everywhere, Ceph everywhere, then the central control
+    // plane with every store known, then the edges.
+    let plan = plan_of("dcn");
+    assert_phases(
+        &plan,
+        |s| {
+            if s.service == "base" {
+                0
+            } else if is_ceph_daemon(s) {
+                1
+            } else if s.site == "central" {
+                2
+            } else if s.site == "dcn0" {
+                3
+            } else {
+                4
+            }
+        },
+        "ceph-first order",
+    );
+}
+
+#[test]
+fn central_never_waits_for_an_edge_except_to_learn_its_store() {
+    let plan = plan_of("dcn");
+    for step in plan.steps.iter().filter(|s| s.site == "central") {
+        for &n in &step.needs {
+            let need = &plan.steps[n];
+            if need.site != "central" {
+                assert_eq!(need.action, "export", "{} waits on {}", step.id, need.id);
+                assert_eq!(
+                    step.service, "ceph-client",
+                    "{} waits on {}",
+                    step.id, need.id
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn edges_wait_for_the_central_control_plane_and_ceph_export() {
+    let plan = plan_of("dcn");
+    let ids: HashMap<&str, &Step> = plan.steps.iter().map(|s| (s.id.as_str(), s)).collect();
+    let needs = |id: &str| -> Vec<&str> {
+        ids[id]
+            .needs
+            .iter()
+            .map(|&n| plan.steps[n].id.as_str())
+            .collect()
+    };
+    assert!(needs("dcn0/dcn0-0/glance-api:configure").contains(&"central/ctl-0/keystone:ready"));
+    assert!(needs("dcn0/dcn0-0/ceph-client[central]:configure")
+        .contains(&"central/ctl-0/ceph-mon:export"));
+    assert!(
+        needs("central/ctl-0/ceph-client[dcn0]:configure").contains(&"dcn0/dcn0-0/ceph-mon:export")
+    );
+    // The edge's own cluster needs nothing from central: it can be built in parallel.
+    for step in plan
+        .steps
+        .iter()
+        .filter(|s| s.site == "dcn0" && is_ceph_daemon(s))
+    {
+        assert!(
+            step.needs.iter().all(|&n| plan.steps[n].site == "dcn0"),
+            "{}",
+            step.id
+        );
+    }
+    // A ScaleOut node reaches Glance through its HAProxy; edge APIs wait for the site's HAProxy.
+    assert!(needs("dcn0/dcn0-0/glance-api:ready").contains(&"dcn0/dcn0-3/haproxy:start"));
+}
+
+#[test]
+fn stretched_keystone_database_is_migrated_once_for_both_regions() {
+    let plan = plan_of("stretch");
+    let syncs: Vec<&Step> = plan
+        .steps
+        .iter()
+        .filter(|s| s.service == "keystone" && s.action == "db-sync")
+        .collect();
+    assert_eq!(
+        syncs.len(),
+        1,
+        "{:?}",
+        syncs.iter().map(|s| &s.id).collect::<Vec<_>>()
+    );
+    let boots: Vec<&Step> = plan
+        .steps
+        .iter()
+        .filter(|s| s.service == "keystone" && s.action == "bootstrap")
+        .collect();
+    assert_eq!(boots.len(), 2, "one bootstrap (region) per site");
+    for b in boots {
+        assert!(
+            b.needs.iter().any(|&n| plan.steps[n].id == syncs[0].id),
+            "{} waits for the shared db-sync",
+            b.id
+        );
+    }
+    // One Galera cluster across both sites: west's members join east's bootstrap.
+    let join = plan
+        .steps
+        .iter()
+        .find(|s| s.id == "west/west-0/galera[stretch]:join")
+        .expect("west joins the stretch cluster");
+    assert!(join
+        .needs
+        .iter()
+        .any(|&n| plan.steps[n].id == "east/east-0/galera[stretch]:bootstrap"));
+}
+
+#[test]
+fn every_host_installs_its_packages_first() {
+    for example in ["all-in-one", "hci", "dcn", "stretch"] {
+        let plan = plan_of(example);
+        for step in plan.steps.iter().filter(|s| s.service != "base") {
+            let packages = format!("{}/{}/base:packages", step.site, step.host);
+            assert!(
+                step.needs.iter().any(|&n| plan.steps[n].id == packages),
+                "{example}: {}",
+                step.id
+            );
+        }
+    }
+}
+
+#[test]
+fn hci_tuning_reaches_the_plan() {
+    let plan = plan_of("hci");
+    let hci = plan
+        .hosts
+        .iter()
+        .find(|h| h.name == "hci-0")
+        .unwrap()
+        .hci
+        .expect("HCI host is tuned");
+    assert_eq!(hci.osds, 2);
+    // 64 GB, 2 OSDs: guests = floor(54 / 2.5) = 21; reserved = 1024 * (10 + 10.5).
+    assert_eq!(hci.reserved_host_memory_mb, 20992);
+    assert!(plan
+        .hosts
+        .iter()
+        .find(|h| h.name == "ctl-0")
+        .unwrap()
+        .hci
+        .is_none());
+}

@@ -1,0 +1,375 @@
+//! The `strata` binary as a user runs it: every validation rule against a bad-spec fixture
+//! (diagnostic and location snapshotted), the examples validated and planned, override files,
+//! and inputs that must never crash it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn transcript(&self) -> String {
+        format!(
+            "exit: {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+fn strata(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("STRATA_CATALOG")
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().expect("exited, not killed by a signal"),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
+}
+
+const FIXTURES: &str = "crates/strata/tests/fixtures";
+const EXAMPLES: [&str; 4] = ["all-in-one", "hci", "dcn", "stretch"];
+
+fn invalid_fixtures() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root().join(FIXTURES).join("invalid"))
+        .unwrap()
+        .map(|e| {
+            e.unwrap()
+                .path()
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn every_validation_rule_has_a_located_diagnostic() {
+    let warnings_only = ["galera-stretch-uneven", "quorum-even", "quorum-too-few"];
+    let names = invalid_fixtures();
+    assert!(names.len() >= 20, "one fixture per rule: {names:?}");
+    for name in names {
+        let path = format!("{FIXTURES}/invalid/{name}.yaml");
+        let run = strata(&["validate", &path]);
+        let expected = if warnings_only.contains(&name.as_str()) {
+            0
+        } else {
+            1
+        };
+        assert_eq!(run.code, expected, "{name}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!("--> {path}:")),
+            "{name}: diagnostics name file:line:col\n{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("= help:"),
+            "{name}: every diagnostic says how to fix it"
+        );
+        insta::assert_snapshot!(format!("invalid__{name}"), run.transcript());
+    }
+}
+
+#[test]
+fn warnings_fail_only_when_denied() {
+    let path = format!("{FIXTURES}/invalid/quorum-even.yaml");
+    assert_eq!(strata(&["validate", &path]).code, 0);
+    let denied = strata(&["validate", "--deny-warnings", &path]);
+    assert_eq!(denied.code, 1);
+    assert!(
+        denied.stdout.is_empty(),
+        "no 'valid' line when warnings are denied"
+    );
+}
+
+#[test]
+fn seed_001_layout_says_what_it_lacks() {
+    let run = strata(&["validate", &format!("{FIXTURES}/seed-001.yaml")]);
+    assert_eq!(run.code, 1);
+    // Central has one OSD host for size-3 pools; both edges lack monitor quorum.
+    assert!(run.stderr.contains("pool size 3 of cluster `central`"));
+    assert!(run
+        .stderr
+        .contains("edge site `dcn0` has storage but only 1 node with a Ceph monitor"));
+    assert!(run
+        .stderr
+        .contains("edge site `dcn1` has storage but only 1 node with a Ceph monitor"));
+    insta::assert_snapshot!(run.transcript());
+}
+
+#[test]
+fn examples_validate_without_errors() {
+    for name in EXAMPLES {
+        let run = strata(&["validate", &format!("examples/{name}.yaml")]);
+        assert_eq!(run.code, 0, "{name}: {}", run.stderr);
+        assert!(!run.stderr.contains("error:"), "{name}: {}", run.stderr);
+        assert!(run.stdout.contains(": valid: cloud"), "{name}");
+    }
+    // hci and dcn are clean of warnings too; all-in-one and stretch warn about quorum, on purpose.
+    for name in ["hci", "dcn"] {
+        assert_eq!(
+            strata(&[
+                "validate",
+                "--deny-warnings",
+                &format!("examples/{name}.yaml")
+            ])
+            .code,
+            0,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn examples_plans_are_stable() {
+    for name in EXAMPLES {
+        let run = strata(&["plan", &format!("examples/{name}.yaml")]);
+        assert_eq!(run.code, 0, "{name}: {}", run.stderr);
+        insta::assert_snapshot!(format!("plan_text__{name}"), run.stdout);
+    }
+    let json = strata(&["plan", "--format", "json", "examples/all-in-one.yaml"]);
+    insta::assert_snapshot!("plan_json__all-in-one", json.stdout);
+}
+
+#[test]
+fn plan_json_has_the_documented_shape() {
+    for name in EXAMPLES {
+        let run = strata(&["plan", "--format", "json", &format!("examples/{name}.yaml")]);
+        assert_eq!(run.code, 0);
+        let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let steps = doc["steps"].as_array().unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for s in steps {
+            for key in ["id", "site", "host", "service", "action", "needs"] {
+                assert!(!s[key].is_null(), "{name}: step without {key}: {s}");
+            }
+            for need in s["needs"].as_array().unwrap() {
+                assert!(
+                    seen.contains(need.as_str().unwrap()),
+                    "{name}: {} needs {need}, which comes later or not at all",
+                    s["id"]
+                );
+            }
+            assert!(
+                seen.insert(s["id"].as_str().unwrap().to_owned()),
+                "{name}: duplicate id {}",
+                s["id"]
+            );
+        }
+        let path = doc["critical_path"].as_array().unwrap();
+        assert!(!path.is_empty());
+        for pair in path.windows(2) {
+            let later = steps.iter().find(|s| s["id"] == pair[1]).unwrap();
+            assert!(
+                later["needs"].as_array().unwrap().contains(&pair[0]),
+                "{name}: critical path is a chain of needs"
+            );
+        }
+    }
+}
+
+#[test]
+fn plan_dot_is_a_graphviz_digraph_with_every_edge() {
+    let json: serde_json::Value =
+        serde_json::from_str(&strata(&["plan", "--format", "json", "examples/dcn.yaml"]).stdout)
+            .unwrap();
+    let edges: usize = json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["needs"].as_array().unwrap().len())
+        .sum();
+    let dot = strata(&["plan", "--format", "dot", "examples/dcn.yaml"]).stdout;
+    assert!(dot.starts_with("digraph plan {"));
+    assert!(dot.trim_end().ends_with('}'));
+    assert_eq!(dot.matches(" -> ").count(), edges);
+    for site in ["central", "dcn0", "dcn1"] {
+        assert!(dot.contains(&format!("subgraph \"cluster_{site}\"")));
+    }
+}
+
+#[test]
+fn override_errors_point_into_the_override_file() {
+    let over = format!("{FIXTURES}/overrides/bigger-pools.yaml");
+    let run = strata(&["validate", "examples/hci.yaml", "-e", &over]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains(&format!("--> {over}:5:13")),
+        "{}",
+        run.stderr
+    );
+    insta::assert_snapshot!(run.transcript());
+}
+
+#[test]
+fn overrides_merge_in_order_and_null_removes() {
+    let drop = format!("{FIXTURES}/overrides/drop-scaleout.yaml");
+    let base: serde_json::Value =
+        serde_json::from_str(&strata(&["plan", "--format", "json", "examples/dcn.yaml"]).stdout)
+            .unwrap();
+    let run = strata(&["plan", "--format", "json", "examples/dcn.yaml", "-e", &drop]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let merged: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let hosts = |doc: &serde_json::Value| {
+        doc["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["name"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert!(hosts(&base).contains(&"dcn0-3".to_owned()));
+    assert!(!hosts(&merged).contains(&"dcn0-3".to_owned()));
+    assert_eq!(
+        hosts(&merged).len(),
+        hosts(&base).len() - 1,
+        "only that node went"
+    );
+    // Later files win: the size from the first override is replaced by a second one.
+    let over = format!("{FIXTURES}/overrides/bigger-pools.yaml");
+    let fixed = root().join("target/size-2.yaml");
+    std::fs::write(&fixed, "sites: { central: { ceph: { size: 2 } } }\n").unwrap();
+    assert_eq!(
+        strata(&[
+            "validate",
+            "examples/hci.yaml",
+            "-e",
+            &over,
+            "-e",
+            fixed.to_str().unwrap()
+        ])
+        .code,
+        0
+    );
+    assert_eq!(
+        strata(&[
+            "validate",
+            "examples/hci.yaml",
+            "-e",
+            fixed.to_str().unwrap(),
+            "-e",
+            &over
+        ])
+        .code,
+        1
+    );
+}
+
+#[test]
+fn broken_input_never_panics() {
+    let dir = root().join("target/broken-specs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", b"".to_vec()),
+        ("list-root", b"- a\n- b\n".to_vec()),
+        ("scalar-root", b"just text\n".to_vec()),
+        ("binary", vec![0, 159, 146, 150, 255, 10]),
+        (
+            "deep",
+            "a: ".bytes().chain("[".repeat(5000).into_bytes()).collect(),
+        ),
+        ("tabs", b"cloud: x\n\tsites: {}\n".to_vec()),
+        ("sites-list", b"cloud: x\nsites: [a, b]\n".to_vec()),
+        (
+            "nodes-scalar",
+            b"cloud: x\nsites:\n  a:\n    subnet: 10.0.0.0/8\n    nodes: 7\n".to_vec(),
+        ),
+        ("two-docs", b"cloud: x\n---\ncloud: y\n".to_vec()),
+        ("alias-loop", b"a: &x [*x]\n".to_vec()),
+    ];
+    for (name, bytes) in cases {
+        let path = dir.join(format!("{name}.yaml"));
+        std::fs::write(&path, bytes).unwrap();
+        for cmd in ["validate", "plan"] {
+            let run = strata(&[cmd, path.to_str().unwrap()]);
+            assert!(
+                run.code == 1 || run.code == 2,
+                "{name} {cmd}: exit {} (a panic exits 101)\n{}",
+                run.code,
+                run.stderr
+            );
+            assert!(!run.stderr.contains("panicked"), "{name}: {}", run.stderr);
+        }
+    }
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let run = strata(&["validate", "examples/nope.yaml"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("cannot read examples/nope.yaml"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn services_come_from_a_catalog_directory_without_code() {
+    let dir = root().join("target/extra-catalog/services");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("horizon.yaml"),
+        "# Horizon, added at run time.\nname: horizon\nkind: api\npackages: [openstack-dashboard]\nneeds: [keystone, memcached]\nsteps:\n  - { action: configure }\n  - { action: start, after: [configure] }\n",
+    )
+    .unwrap();
+    let spec = root().join("target/extra-catalog-spec.yaml");
+    std::fs::write(
+        &spec,
+        std::fs::read_to_string(root().join("examples/hci.yaml"))
+            .unwrap()
+            .replace(
+                "sites:\n",
+                "roles:\n  ControllerDashboard: { extends: Controller, add: [horizon] }\nsites:\n",
+            )
+            .replace(
+                "ctl-0: { role: Controller",
+                "ctl-0: { role: ControllerDashboard",
+            ),
+    )
+    .unwrap();
+    let catalog = dir.parent().unwrap().to_str().unwrap().to_owned();
+    let run = strata(&[
+        "plan",
+        "--format",
+        "json",
+        "--catalog",
+        &catalog,
+        spec.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let start = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "central/ctl-0/horizon:configure")
+        .expect("horizon planned");
+    assert!(
+        start["needs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "central/ctl-0/keystone:ready"),
+        "{start}"
+    );
+    // Without the directory the role names an unknown service.
+    assert_eq!(strata(&["validate", spec.to_str().unwrap()]).code, 1);
+}
