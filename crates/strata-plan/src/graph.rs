@@ -90,7 +90,8 @@ pub struct Builder<'a> {
     pub model: &'a Model,
     pub catalog: &'a Catalog,
     pub steps: Vec<Step>,
-    keys: HashMap<(HostId, String), StepId>,
+    /// Step ids to steps: one key per step, so a step asked for twice is one step.
+    keys: HashMap<String, StepId>,
     pub host_of: Vec<HostId>,
     pub instances: Vec<Instance<'a>>,
     /// Instances of site-grouped services by (service, site).
@@ -126,18 +127,19 @@ impl<'a> Builder<'a> {
         estimate_ms: u32,
         doc: Option<&str>,
     ) -> (StepId, bool) {
-        let label = match qualifier {
-            Some(q) => format!("{service}[{q}]:{action}"),
-            None => format!("{service}:{action}"),
-        };
-        if let Some(&id) = self.keys.get(&(host, label.clone())) {
-            return (id, false);
-        }
         let h = &self.model.hosts[host];
         let site = &self.model.sites[h.site].name;
-        let id = self.steps.len();
+        let id = match qualifier {
+            Some(q) => format!("{site}/{}/{service}[{q}]:{action}", h.name),
+            None => format!("{site}/{}/{service}:{action}", h.name),
+        };
+        if let Some(&existing) = self.keys.get(&id) {
+            return (existing, false);
+        }
+        let index = self.steps.len();
+        self.keys.insert(id.clone(), index);
         self.steps.push(Step {
-            id: format!("{site}/{}/{label}", h.name),
+            id,
             site: site.clone(),
             host: h.name.clone(),
             service: service.to_owned(),
@@ -148,8 +150,7 @@ impl<'a> Builder<'a> {
             doc: doc.map(str::to_owned),
         });
         self.host_of.push(host);
-        self.keys.insert((host, label), id);
-        (id, true)
+        (index, true)
     }
 
     pub fn need(&mut self, step: StepId, needs: impl IntoIterator<Item = StepId>) {

@@ -4,38 +4,86 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde_json::json;
+use serde::ser::{Serialize, SerializeSeq, SerializeStruct, Serializer};
 use strata_model::Model;
 
-use crate::graph::Plan;
+use crate::graph::{Plan, SiteSummary, Step, StepId};
+use crate::HostSummary;
+
+#[derive(serde::Serialize)]
+struct JsonPlan<'a> {
+    cloud: &'a str,
+    sites: &'a [SiteSummary],
+    hosts: &'a [HostSummary],
+    steps: JsonSteps<'a>,
+    critical_path: Ids<'a>,
+    critical_path_ms: u64,
+}
+
+/// Step indices written as step ids.
+struct Ids<'a>(&'a [StepId], &'a [Step]);
+
+impl Serialize for Ids<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for &i in self.0 {
+            seq.serialize_element(&self.1[i].id)?;
+        }
+        seq.end()
+    }
+}
+
+struct JsonSteps<'a>(&'a Plan);
+
+impl Serialize for JsonSteps<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let steps = &self.0.steps;
+        let mut seq = s.serialize_seq(Some(steps.len()))?;
+        for step in steps {
+            seq.serialize_element(&JsonStep(step, steps))?;
+        }
+        seq.end()
+    }
+}
+
+struct JsonStep<'a>(&'a Step, &'a [Step]);
+
+impl Serialize for JsonStep<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let step = self.0;
+        let mut st = s.serialize_struct("Step", 9)?;
+        st.serialize_field("id", &step.id)?;
+        st.serialize_field("site", &step.site)?;
+        st.serialize_field("host", &step.host)?;
+        st.serialize_field("service", &step.service)?;
+        if let Some(q) = &step.qualifier {
+            st.serialize_field("qualifier", q)?;
+        }
+        st.serialize_field("action", &step.action)?;
+        st.serialize_field("needs", &Ids(&step.needs, self.1))?;
+        st.serialize_field("estimate_ms", &step.estimate_ms)?;
+        if let Some(doc) = &step.doc {
+            st.serialize_field("doc", doc)?;
+        }
+        st.end()
+    }
+}
 
 fn seconds(ms: u64) -> String {
     format!("{:.0} s", ms as f64 / 1000.0)
 }
 
 impl Plan {
+    /// JSON, streamed from borrowed data (a plan can have hundreds of thousands of steps).
     pub fn to_json(&self) -> String {
-        let steps: Vec<_> = self
-            .steps
-            .iter()
-            .map(|s| {
-                let mut v = serde_json::to_value(s).expect("steps serialize");
-                v["needs"] = json!(s
-                    .needs
-                    .iter()
-                    .map(|&n| &self.steps[n].id)
-                    .collect::<Vec<_>>());
-                v
-            })
-            .collect();
-        let doc = json!({
-            "cloud": self.cloud,
-            "sites": self.sites,
-            "hosts": self.hosts,
-            "steps": steps,
-            "critical_path": self.critical_path.iter().map(|&i| &self.steps[i].id).collect::<Vec<_>>(),
-            "critical_path_ms": self.critical_path_ms,
-        });
+        let doc = JsonPlan {
+            cloud: &self.cloud,
+            sites: &self.sites,
+            hosts: &self.hosts,
+            steps: JsonSteps(self),
+            critical_path: Ids(&self.critical_path, &self.steps),
+            critical_path_ms: self.critical_path_ms,
+        };
         let mut out = serde_json::to_string_pretty(&doc).expect("plan serializes");
         out.push('\n');
         out
