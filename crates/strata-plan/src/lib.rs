@@ -5,6 +5,7 @@
 
 mod graph;
 mod order;
+mod packages;
 mod render;
 mod transform_ceph;
 mod transform_needs;
@@ -16,6 +17,7 @@ use strata_catalog::Catalog;
 use strata_model::Model;
 
 pub use graph::{Plan, Step};
+pub use packages::{all_packages, host_packages};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {

@@ -11,6 +11,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "Deploys OpenStack + Ceph clouds, one site or many, from one declarative spec"
 )]
 pub struct Cli {
+    /// Where strata keeps images, labs and deployments.
+    #[arg(
+        long,
+        global = true,
+        env = "STRATA_HOME",
+        default_value = "/var/lib/strata"
+    )]
+    pub home: PathBuf,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -27,6 +35,81 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
         format: PlanFormat,
     },
+    /// Host images for the lab: Debian bookworm plus the packages of a spec's services.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Virtual bare metal on this machine: a host per node of a spec.
+    #[command(subcommand)]
+    Lab(LabCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// Build the image for a spec's services (the base image when no spec is given).
+    /// An image with the same inputs is reused.
+    Build {
+        #[command(flatten)]
+        spec: OptionalSpecArgs,
+    },
+    /// List the built images.
+    List,
+    /// Remove an image (refused while a lab runs on it).
+    Rm { key: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LabCommand {
+    /// Bring up a host per node of the spec (building the image first if needed). On a running
+    /// lab, makes only what is missing.
+    Up {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// Size of each sparse OSD disk file, in GiB.
+        #[arg(long, default_value_t = 8)]
+        disk_gib: u64,
+        /// Hosts made at once.
+        #[arg(long, default_value_t = 4)]
+        parallel: usize,
+    },
+    /// Take a lab down completely: its processes, namespaces and files.
+    Down {
+        /// The spec the lab was made from (its cloud name names the lab).
+        spec: Option<PathBuf>,
+        /// The lab's name, instead of a spec (for a lab whose spec no longer validates).
+        #[arg(long)]
+        lab: Option<String>,
+    },
+    /// Show the labs' hosts: state, address, memory.
+    Status {
+        #[arg(long)]
+        lab: Option<String>,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// SSH into a lab host (strict host key checking), or run a command there.
+    Ssh {
+        #[arg(long)]
+        lab: Option<String>,
+        node: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// The lab's WAN router (started by `lab up` inside the lab's network).
+    #[command(hide = true)]
+    WanRouter { config: PathBuf },
+}
+
+#[derive(Args, Debug)]
+pub struct OptionalSpecArgs {
+    /// The cloud spec (YAML).
+    pub spec: Option<PathBuf>,
+    /// Override files, applied in order on top of the spec (later wins).
+    #[arg(short = 'e', long = "override", value_name = "FILE")]
+    pub overrides: Vec<PathBuf>,
+    /// A directory of extra catalog files.
+    #[arg(long, value_name = "DIR", env = "STRATA_CATALOG")]
+    pub catalog: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

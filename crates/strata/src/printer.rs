@@ -4,8 +4,8 @@
 use std::io::Write;
 
 pub struct Printer {
-    stdout: Box<dyn Write>,
-    stderr: Box<dyn Write>,
+    stdout: Box<dyn Write + Send>,
+    stderr: Box<dyn Write + Send>,
 }
 
 impl Printer {

@@ -1,6 +1,8 @@
 //! One function per subcommand, and the loading they share: spec + overrides + catalog ->
 //! validated model, with every diagnostic printed the same way.
 
+mod image;
+mod lab;
 mod plan;
 mod validate;
 
@@ -11,13 +13,34 @@ use strata_catalog::Catalog;
 use strata_model::Model;
 use strata_source::{Diagnostics, Severity, SourceMap};
 
-use crate::cli::{Cli, Command, SpecArgs};
+use crate::cli::{Cli, Command, ImageCommand, LabCommand, SpecArgs};
 use crate::printer::Printer;
 
 pub fn run(cli: Cli, out: &mut Printer) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate::run(&args, out),
         Command::Plan { spec, format } => plan::run(&spec, format, out),
+        Command::Image(ImageCommand::Build { spec }) => image::build(&cli.home, &spec, out),
+        Command::Image(ImageCommand::List) => image::list(&cli.home, out),
+        Command::Image(ImageCommand::Rm { key }) => image::remove(&cli.home, &key, out),
+        Command::Lab(LabCommand::Up {
+            spec,
+            disk_gib,
+            parallel,
+        }) => lab::up(&cli.home, &spec, disk_gib, parallel, out),
+        Command::Lab(LabCommand::Down { spec, lab }) => {
+            lab::down(&cli.home, spec.as_deref(), lab.as_deref(), out)
+        }
+        Command::Lab(LabCommand::Status { lab, json }) => {
+            lab::status(&cli.home, lab.as_deref(), json, out)
+        }
+        Command::Lab(LabCommand::Ssh { lab, node, command }) => {
+            lab::ssh(&cli.home, lab.as_deref(), &node, &command)
+        }
+        Command::Lab(LabCommand::WanRouter { config }) => {
+            strata_lab::wan::serve(&config)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -63,6 +86,16 @@ pub fn load(args: &SpecArgs) -> anyhow::Result<Loaded> {
         catalog,
         model,
     })
+}
+
+/// Loads a spec and insists it is valid (printing its diagnostics): for commands that act.
+pub fn valid_model(args: &SpecArgs, out: &mut Printer) -> anyhow::Result<Result<Loaded, ExitCode>> {
+    let loaded = load(args)?;
+    print_diagnostics(&loaded, out);
+    if loaded.failed(args.deny_warnings) {
+        return Ok(Err(ExitCode::from(1)));
+    }
+    Ok(Ok(loaded))
 }
 
 /// Prints diagnostics (if any) to stderr with a summary line.

@@ -1,0 +1,166 @@
+//! One lab host: its directory (overlay upper and work, sparse OSD disk files, console log),
+//! its network, its own SSH host key and the deployer's key authorized, then systemd booted
+//! by systemd-nspawn on an overlay of the image. The overlay is mounted in a private mount
+//! namespace that nspawn then runs in, so the mount goes away with the host, whatever happens.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use strata_sys::ProcessId;
+
+use crate::journal::{Journal, Resource};
+use crate::spec::{LabHost, LabSpec};
+use crate::state::{HostState, LabState};
+use crate::{io, LabError};
+
+/// Where a host sees its OSD disk files.
+pub const DISKS_IN_HOST: &str = "/srv/strata/disks";
+
+const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
+
+fn write(path: &Path, text: &str, mode: u32) -> Result<(), LabError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+    }
+    std::fs::write(path, text).map_err(io("writing", path))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io("chmod", path))
+}
+
+pub(crate) struct NewHost<'a> {
+    pub lab: &'a LabState,
+    pub spec: &'a LabSpec,
+    pub host: &'a LabHost,
+    pub image_key: &'a str,
+    pub rootfs: &'a Path,
+    pub deployer_key: &'a str,
+    pub disk_size: u64,
+}
+
+/// Makes and boots a host, and waits until its sshd accepts connections.
+pub(crate) fn create(new: &NewHost, journal: &Journal) -> Result<HostState, LabError> {
+    let (lab, host) = (new.lab, new.host);
+    let dir = lab.host_dir(&host.name);
+    journal.record(&Resource::Dir(dir.clone()))?;
+    let upper = dir.join("upper");
+    for d in ["upper", "work", "root", "disks"] {
+        std::fs::create_dir_all(dir.join(d)).map_err(io("creating", &dir.join(d)))?;
+    }
+    crate::net::host_network(lab, journal, new.spec, host)?;
+    crate::ssh::host_key(&upper.join("etc/ssh"), &host.name)?;
+    std::fs::create_dir_all(upper.join("root/.ssh")).map_err(io("creating", &upper))?;
+    std::fs::set_permissions(
+        upper.join("root/.ssh"),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .map_err(io("chmod", &upper))?;
+    write(
+        &upper.join("root/.ssh/authorized_keys"),
+        &format!("{}\n", new.deployer_key),
+        0o600,
+    )?;
+    write(
+        &upper.join("etc/hostname"),
+        &format!("{}\n", host.name),
+        0o644,
+    )?;
+    let mut hosts = String::from("127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n");
+    for h in &new.spec.hosts {
+        hosts.push_str(&format!("{} {}\n", h.ip, h.name));
+    }
+    write(&upper.join("etc/hosts"), &hosts, 0o644)?;
+    for disk in &host.disks {
+        let path = dir.join("disks").join(disk);
+        let file = std::fs::File::create(&path).map_err(io("creating disk", &path))?;
+        file.set_len(new.disk_size)
+            .map_err(io("sizing disk", &path))?;
+    }
+
+    let mut nspawn = format!(
+        "exec systemd-nspawn --quiet -D \"$M\" --boot --register=no --keep-unit --network-namespace-path=\"{}/{}\" --machine=\"$NAME\" --console=read-only",
+        strata_sys::NETNS_DIR,
+        lab.host_netns(&host.name)
+    );
+    if !host.disks.is_empty() {
+        nspawn.push_str(&format!(" --bind=\"$D:{DISKS_IN_HOST}\""));
+    }
+    let script = format!("set -e; mount -t overlay overlay -o \"lowerdir=$L,upperdir=$U,workdir=$W\" \"$M\"; {nspawn}");
+    let log_path = dir.join("console.log");
+    let log = std::fs::File::create(&log_path).map_err(io("creating", &log_path))?;
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ])
+    .env("L", new.rootfs)
+    .env("U", &upper)
+    .env("W", dir.join("work"))
+    .env("M", dir.join("root"))
+    .env("D", dir.join("disks"))
+    .env("NAME", &host.name);
+    let pid = crate::net::spawn_detached(&mut cmd, log)?;
+    let console = || {
+        std::fs::read_to_string(&log_path)
+            .unwrap_or_default()
+            .lines()
+            .rev()
+            .take(15)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let process = ProcessId::of(pid as i32).ok_or_else(|| LabError::Boot {
+        host: host.name.clone(),
+        why: "systemd-nspawn exited at once".into(),
+        console: console(),
+    })?;
+    journal.record(&Resource::Process {
+        pid: process.pid,
+        start_time: process.start_time,
+        what: format!("host {}", host.name),
+    })?;
+
+    let addr = SocketAddr::new(host.ip, 22);
+    let deadline = Instant::now() + BOOT_TIMEOUT;
+    loop {
+        if !process.is_alive() {
+            return Err(LabError::Boot {
+                host: host.name.clone(),
+                why: "systemd-nspawn exited".into(),
+                console: console(),
+            });
+        }
+        if strata_sys::tcp_probe_in_netns(&lab.fabric_netns(), addr, Duration::from_millis(200)) {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(LabError::Boot {
+                host: host.name.clone(),
+                why: format!(
+                    "sshd did not answer on {addr} within {} s",
+                    BOOT_TIMEOUT.as_secs()
+                ),
+                console: console(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(HostState {
+        name: host.name.clone(),
+        site: host.site.clone(),
+        ip: host.ip,
+        image: new.image_key.to_owned(),
+        pid: process.pid,
+        start_time: process.start_time,
+        disks: host.disks.clone(),
+    })
+}

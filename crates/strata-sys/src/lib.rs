@@ -1,0 +1,11 @@
+//! What strata needs from the local machine: commands run with errors that say what failed
+//! (program, arguments, exit code, the tail of stderr), processes identified by PID and start
+//! time so a reused PID is never signalled, and work done inside a network namespace.
+
+mod cmd;
+mod netns;
+mod process;
+
+pub use cmd::{run, run_ok, CmdError};
+pub use netns::{netns_inode, tcp_probe_in_netns, NETNS_DIR};
+pub use process::{processes_in_netns, ProcessId};
