@@ -3,6 +3,8 @@
 
 # Building strata: a C compiler and linker for Rust (the Rust toolchain is expected present).
 BUILD_PACKAGES=(gcc libc6-dev)
+# The lab: images (debootstrap), hosts (systemd-nspawn), networks (ip), SSH, namespaces.
+LAB_PACKAGES=(debootstrap systemd-container iproute2 openssh-client util-linux)
 
 install_packages() {
     local missing=()

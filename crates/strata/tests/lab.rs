@@ -1,0 +1,367 @@
+//! The lab on real hosts, run as a user runs it: build a small image (once, then cached),
+//! bring up a two-site lab of three hosts, reach each over SSH with strict host key checking,
+//! check systemd, measure the latency between sites, bring it down and check that nothing
+//! of it remains; and the same after `lab up` is killed part-way. Needs root, debootstrap,
+//! systemd-nspawn and Debian's mirror: `cargo test --features lab-tests` (scripts/test).
+#![cfg(feature = "lab-tests")]
+// The tests report what they measured (latency, kill points) on stderr.
+#![allow(clippy::print_stderr)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Lab tests share one image and run one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const SPEC: &str = "crates/strata/tests/fixtures/lab/two-sites.yaml";
+const LAB: &str = "labtest";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn home() -> PathBuf {
+    root().join("target/lab-tests-home")
+}
+
+fn strata(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .current_dir(root())
+        .env("STRATA_HOME", home())
+        .env_remove("STRATA_CATALOG")
+        .output()
+        .unwrap()
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = strata(args);
+    assert!(
+        out.status.success(),
+        "strata {}: {}\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn ssh(node: &str, command: &str) -> Output {
+    strata(&["lab", "ssh", "--lab", LAB, node, command])
+}
+
+/// Network namespaces of the test lab that exist now.
+fn lab_namespaces() -> Vec<String> {
+    std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n == "strata.labtest" || n.starts_with("strata.labtest."))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn lab_dir() -> PathBuf {
+    home().join("labs").join(LAB)
+}
+
+/// A lab left by an earlier, failed run is taken down first.
+fn clean_start() {
+    if lab_dir().exists() {
+        ok(&["lab", "down", "--lab", LAB]);
+    }
+    assert!(
+        lab_namespaces().is_empty(),
+        "namespaces of an earlier run remain: {:?}",
+        lab_namespaces()
+    );
+}
+
+/// PIDs and start times of every process a lab recorded in its journal.
+fn recorded_processes() -> Vec<(i32, u64)> {
+    std::fs::read_to_string(lab_dir().join("resources.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| {
+            Some((
+                v["process"]["pid"].as_i64()? as i32,
+                v["process"]["start_time"].as_u64()?,
+            ))
+        })
+        .collect()
+}
+
+fn alive(pid: i32, start_time: u64) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    fields[0] != "Z" && fields[19].parse::<u64>().ok() == Some(start_time)
+}
+
+/// Nothing of the lab remains: namespaces, overlay mounts, processes, files.
+fn assert_gone(processes: &[(i32, u64)]) {
+    assert!(
+        lab_namespaces().is_empty(),
+        "namespaces remain: {:?}",
+        lab_namespaces()
+    );
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    let lab = lab_dir().display().to_string();
+    assert!(
+        !mounts.lines().any(|l| l.contains(&lab)),
+        "mounts of the lab remain"
+    );
+    for &(pid, start) in processes {
+        assert!(!alive(pid, start), "process {pid} of the lab still runs");
+    }
+    assert!(!lab_dir().exists(), "the lab's state directory remains");
+    let loops = Command::new("losetup")
+        .arg("-a")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    assert!(
+        !loops.contains(&lab),
+        "loop devices of the lab remain: {loops}"
+    );
+}
+
+fn rtt_ms(from: &str, to: &str) -> f64 {
+    let out = ssh(from, &format!("ping -c 5 -i 0.2 -q {to}"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains("min/avg/max"))
+        .unwrap_or_else(|| panic!("no ping summary from {from} to {to}: {text}"));
+    line.split('=')
+        .nth(1)
+        .unwrap()
+        .trim()
+        .split('/')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn image_is_built_once_and_reused() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let key = ok(&["image", "build", SPEC]).trim().to_owned();
+    let again = strata(&["image", "build", SPEC]);
+    assert!(again.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout).trim(),
+        key,
+        "same inputs, same image"
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("(cached)"));
+    assert!(ok(&["image", "list"]).contains(&key));
+    let rootfs = home().join("images").join(&key).join("rootfs");
+    let sources = std::fs::read_to_string(rootfs.join("etc/apt/sources.list")).unwrap();
+    for suite in [
+        "bookworm main",
+        "bookworm-updates main",
+        "bookworm-security main",
+    ] {
+        assert!(
+            sources.contains(suite),
+            "sources.list lacks {suite}: {sources}"
+        );
+    }
+    let keys: Vec<_> = std::fs::read_dir(rootfs.join("etc/ssh"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("ssh_host_"))
+        .collect();
+    assert!(keys.is_empty(), "no SSH host key is baked into the image");
+    assert!(
+        !rootfs.join("usr/sbin/policy-rc.d").exists(),
+        "policy-rc.d is only there while packages install"
+    );
+    assert!(
+        rootfs.join("usr/bin/memcached").exists(),
+        "the spec's service packages are installed"
+    );
+}
+
+#[test]
+fn two_site_lab_comes_up_reachable_isolated_and_goes_away() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    clean_start();
+    let up = ok(&["lab", "up", SPEC]);
+    assert!(up.contains("3 hosts up (3 made"), "{up}");
+
+    // SSH with the deployer's key, against known_hosts pinned from each host's key file.
+    let config = std::fs::read_to_string(lab_dir().join("ssh/config")).unwrap();
+    assert!(config.contains("StrictHostKeyChecking yes") && config.contains("BatchMode yes"));
+    let known = std::fs::read_to_string(lab_dir().join("ssh/known_hosts")).unwrap();
+    for node in ["alpha-0", "alpha-1", "beta-0"] {
+        let key = std::fs::read_to_string(lab_dir().join(format!(
+            "hosts/{node}/upper/etc/ssh/ssh_host_ed25519_key.pub"
+        )))
+        .unwrap();
+        let body = key.split_whitespace().nth(1).unwrap();
+        assert!(
+            known.lines().any(|l| l.contains(node) && l.contains(body)),
+            "{node}'s own key is pinned"
+        );
+        // systemd inside boots to "running" (every unit fine).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let state = loop {
+            let out = ssh(node, "systemctl is-system-running");
+            let state = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            if state != "starting" || Instant::now() > deadline {
+                break state;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        assert_eq!(
+            state,
+            "running",
+            "{node}: {}",
+            String::from_utf8_lossy(&ssh(node, "systemctl --failed --no-legend").stdout)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&ssh(node, "hostname").stdout).trim(),
+            node
+        );
+    }
+    // A host whose key does not match the pinned one is refused.
+    let pinned = lab_dir().join("ssh/known_hosts");
+    let original = std::fs::read_to_string(&pinned).unwrap();
+    let alpha = std::fs::read_to_string(
+        lab_dir().join("hosts/alpha-0/upper/etc/ssh/ssh_host_ed25519_key.pub"),
+    )
+    .unwrap();
+    let beta = std::fs::read_to_string(
+        lab_dir().join("hosts/beta-0/upper/etc/ssh/ssh_host_ed25519_key.pub"),
+    )
+    .unwrap();
+    std::fs::write(
+        &pinned,
+        original.replace(
+            alpha.split_whitespace().nth(1).unwrap(),
+            beta.split_whitespace().nth(1).unwrap(),
+        ),
+    )
+    .unwrap();
+    let refused = ssh("alpha-0", "true");
+    std::fs::write(&pinned, &original).unwrap();
+    assert!(
+        !refused.status.success(),
+        "a wrong host key must be refused"
+    );
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .to_lowercase()
+            .contains("host key"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    // Latency: within a site none; between sites the sum of both sites' (10 + 30 ms).
+    let local = rtt_ms("alpha-0", "10.91.0.12");
+    let remote = rtt_ms("alpha-0", "10.92.0.11");
+    eprintln!("rtt alpha-0 -> alpha-1 {local:.2} ms, alpha-0 -> beta-0 {remote:.2} ms");
+    assert!(local < 5.0, "{local}");
+    assert!((38.0..50.0).contains(&remote), "{remote}");
+
+    // No way out: the fabric has only the lab's links and no default route.
+    let links = Command::new("ip")
+        .args(["-n", "strata.labtest", "-o", "link"])
+        .output()
+        .unwrap();
+    for line in String::from_utf8_lossy(&links.stdout).lines() {
+        let name = line.split(": ").nth(1).unwrap().split('@').next().unwrap();
+        assert!(
+            name == "lo" || name == "wan0" || name.starts_with('b') || name.starts_with('v'),
+            "unexpected link in the fabric: {line}"
+        );
+    }
+    let routes = Command::new("ip")
+        .args(["-n", "strata.labtest", "route", "show", "table", "main"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&routes.stdout).contains("default"),
+        "the fabric has no way out"
+    );
+
+    // The OSD disk is a sparse file the host sees.
+    let disk = ssh("beta-0", "stat -c %s /srv/strata/disks/vdb");
+    assert_eq!(
+        String::from_utf8_lossy(&disk.stdout).trim(),
+        (8u64 << 30).to_string()
+    );
+
+    // Status, and `up` on a running lab changes nothing.
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(&["lab", "status", "--lab", LAB, "--json"])).unwrap();
+    let hosts = status[0]["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 3);
+    for h in hosts {
+        assert_eq!(h["running"], true);
+        let mib = h["memory_bytes"].as_u64().unwrap() >> 20;
+        assert!(mib > 5 && mib < 80, "{}: {mib} MiB", h["name"]);
+    }
+    let before = recorded_processes();
+    let again = ok(&["lab", "up", SPEC]);
+    assert!(again.contains("0 made, 3 kept, 0 removed"), "{again}");
+    assert_eq!(recorded_processes(), before, "no process was started again");
+
+    let processes = recorded_processes();
+    let down = ok(&["lab", "down", SPEC]);
+    assert!(down.contains("4 namespaces"), "{down}");
+    assert_gone(&processes);
+}
+
+#[test]
+fn a_lab_killed_half_way_still_comes_down_completely() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    clean_start();
+    ok(&["image", "build", SPEC]); // the kill points fall in the lab's own work
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    for round in 0..3u64 {
+        let delay = Duration::from_millis(
+            (seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(round * 1442695040888963407)
+                >> 33)
+                % 600,
+        );
+        let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["lab", "up", SPEC])
+            .current_dir(root())
+            .env("STRATA_HOME", home())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        eprintln!(
+            "round {round}: killed `lab up` after {} ms; journal has {} processes",
+            delay.as_millis(),
+            recorded_processes().len()
+        );
+        let processes = recorded_processes();
+        if lab_dir().exists() {
+            ok(&["lab", "down", "--lab", LAB]);
+        }
+        assert_gone(&processes);
+    }
+}
