@@ -192,8 +192,10 @@ pub(crate) fn image_from_base(
                 .join(" ")
         )
     };
+    // Every host gets every package of the spec, but runs only its own services: the units
+    // the packages enabled are disabled again, and the engine enables each host's own.
     let script = format!(
-        "{debconf}apt-get update -q && apt-get install -y -q --no-install-recommends {} && apt-get clean && rm -rf /var/lib/apt/lists/*",
+        "{debconf}{ENABLED} > /tmp/enabled.before && apt-get update -q && apt-get install -y -q --no-install-recommends {} && apt-get clean && rm -rf /var/lib/apt/lists/* && {ENABLED} > /tmp/enabled.after && comm -13 /tmp/enabled.before /tmp/enabled.after | xargs -r rm -f",
         inputs.packages.iter().map(|p| shell_quote(p)).collect::<Vec<_>>().join(" ")
     );
     let result = chroot(&root, &script);
@@ -214,6 +216,9 @@ pub(crate) fn image_from_base(
     ));
     Ok(())
 }
+
+/// Lists the unit links that enable units at boot.
+const ENABLED: &str = "find /etc/systemd/system -path '*.wants/*' | sort";
 
 /// Runs a shell script chrooted in `root`, with /proc, /dev, /run and /tmp mounted in a
 /// private mount namespace, and the machine's resolv.conf for the duration.

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 /// Bump when the base is made differently (debootstrap options, files written into it).
 const BASE_FORMAT: u32 = 1;
 /// Bump when images are made differently from a base.
-const IMAGE_FORMAT: u32 = 1;
+const IMAGE_FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageInputs {

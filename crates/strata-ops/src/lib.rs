@@ -1,0 +1,203 @@
+//! Operations. Each is a fact probe (a few shell lines whose output says how the host is)
+//! and a function from those facts to the commands that close the difference, so that a
+//! host already as desired gets no command at all. The probes of every operation of a step
+//! run in one script (one round trip), and the commands in one more when there are any.
+//! Everything here is pure: tests give facts and check the commands (see `tests`).
+
+mod probe;
+mod render;
+
+use serde::{Deserialize, Serialize};
+
+pub use probe::{parse_facts, probe_script, Facts};
+pub use render::{apply_script, parse_apply, Action, ApplyResult, Failure};
+
+/// What to wait for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitFor {
+    /// A TCP port accepting connections.
+    Tcp { host: String, port: u16 },
+    /// An HTTP URL answering with this status.
+    Http { url: String, status: u16 },
+    /// A command succeeding.
+    Command(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// Debian packages installed (one apt run for every missing one).
+    Packages { names: Vec<String> },
+    /// A file with this content, owner, group and mode, written atomically.
+    File {
+        path: String,
+        content: String,
+        owner: String,
+        group: String,
+        mode: u32,
+    },
+    /// A systemd unit enabled and running; restarted when an earlier file or package
+    /// operation of the same step changed something and `restart_on_change` is set.
+    Service {
+        unit: String,
+        restart_on_change: bool,
+    },
+    /// A command, run only while its guard says it has not taken effect: `creates` (a path
+    /// that exists afterwards) or `unless` (a command that succeeds afterwards).
+    Command {
+        run: String,
+        creates: Option<String>,
+        unless: Option<String>,
+    },
+    /// Waits until something answers, or fails after `timeout_s` with what it waited for.
+    Wait { what: WaitFor, timeout_s: u32 },
+    /// Reads a value from the host into the deployment's outputs (e.g. a Ceph key).
+    Fetch { run: String, output: String },
+}
+
+impl Op {
+    /// Whether running the op can change the host (waits and fetches only look).
+    pub fn changes(&self) -> bool {
+        !matches!(self, Op::Wait { .. } | Op::Fetch { .. })
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Op::Packages { names } => format!("packages {}", names.join(" ")),
+            Op::File { path, .. } => format!("file {path}"),
+            Op::Service { unit, .. } => format!("service {unit}"),
+            Op::Command { run, .. } => format!("command `{}`", first_line(run)),
+            Op::Wait { what, timeout_s } => match what {
+                WaitFor::Tcp { host, port } => {
+                    format!("wait for tcp {host}:{port} ({timeout_s} s)")
+                }
+                WaitFor::Http { url, status } => {
+                    format!("wait for {url} to answer {status} ({timeout_s} s)")
+                }
+                WaitFor::Command(c) => format!("wait for `{}` ({timeout_s} s)", first_line(c)),
+            },
+            Op::Fetch { output, .. } => format!("fetch {output}"),
+        }
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or_default()
+}
+
+/// Single-quotes a word for sh.
+pub fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The SHA-256 of content, as `sha256sum` prints it.
+pub fn sha256_hex(content: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(content)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The actions that bring a host from `facts` to what `ops` describe. Empty when the host is
+/// already there (waits and fetches always run: they look, they do not change).
+pub fn plan(ops: &[Op], facts: &Facts) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let mut changed_before = false;
+    for (i, op) in ops.iter().enumerate() {
+        let f = facts.of(i);
+        match op {
+            Op::Packages { names } => {
+                let missing: Vec<&String> = names
+                    .iter()
+                    .filter(|n| f.get(n.as_str()) != Some("installed"))
+                    .collect();
+                if !missing.is_empty() {
+                    let list = missing
+                        .iter()
+                        .map(|n| quote(n))
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    actions.push(Action::change(i, format!("DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends {list}"), format!("install {}", missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "))));
+                }
+            }
+            Op::File {
+                path,
+                content,
+                owner,
+                group,
+                mode,
+            } => {
+                let want_meta = format!("{owner} {group} {mode:o}");
+                let same_content = f.get("sha") == Some(sha256_hex(content.as_bytes()).as_str());
+                let same_meta = f.get("stat") == Some(want_meta.as_str());
+                if !same_content {
+                    actions.push(Action::change(
+                        i,
+                        render::write_file(path, content, owner, group, *mode),
+                        format!("write {path}"),
+                    ));
+                } else if !same_meta {
+                    actions.push(Action::change(
+                        i,
+                        format!(
+                            "chown {}:{} {p} && chmod {mode:o} {p}",
+                            quote(owner),
+                            quote(group),
+                            p = quote(path)
+                        ),
+                        format!("set owner and mode of {path}"),
+                    ));
+                }
+            }
+            Op::Service {
+                unit,
+                restart_on_change,
+            } => {
+                let u = quote(unit);
+                if f.get("enabled") != Some("enabled") {
+                    actions.push(Action::change(
+                        i,
+                        format!("systemctl enable -q {u}"),
+                        format!("enable {unit}"),
+                    ));
+                }
+                if f.get("active") != Some("active") {
+                    actions.push(Action::change(
+                        i,
+                        format!("systemctl start {u}"),
+                        format!("start {unit}"),
+                    ));
+                } else if *restart_on_change && changed_before {
+                    actions.push(Action::change(
+                        i,
+                        format!("systemctl restart {u}"),
+                        format!("restart {unit} (its configuration or packages changed)"),
+                    ));
+                }
+            }
+            Op::Command { run, .. } => {
+                if f.get("done") != Some("yes") {
+                    actions.push(Action::change(
+                        i,
+                        run.clone(),
+                        format!("run `{}`", first_line(run)),
+                    ));
+                }
+            }
+            Op::Wait { what, timeout_s } => actions.push(Action::look(
+                i,
+                render::wait(what, *timeout_s),
+                op.describe(),
+            )),
+            Op::Fetch { run, output } => actions.push(Action {
+                fetch: Some(output.clone()),
+                ..Action::look(i, run.clone(), op.describe())
+            }),
+        }
+        changed_before |= actions.iter().any(|a| a.op == i && a.changes)
+            && matches!(op, Op::Packages { .. } | Op::File { .. });
+    }
+    actions
+}

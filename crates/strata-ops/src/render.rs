@@ -1,0 +1,187 @@
+//! Actions as shell: the script that runs a step's actions in order on a host, stopping at
+//! the first failure, with markers on stdout so the result says which action failed and with
+//! what status, and what each fetch read. Commands' own output goes to stderr.
+
+use crate::{quote, WaitFor};
+
+/// One command an operation needs run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    /// Index of the operation in its step.
+    pub op: usize,
+    pub command: String,
+    /// What it does, for people ("write /etc/keystone/keystone.conf").
+    pub describe: String,
+    /// Whether it changes the host (false for waits and fetches).
+    pub changes: bool,
+    /// For a fetch: the output name its stdout goes to.
+    pub fetch: Option<String>,
+}
+
+impl Action {
+    pub(crate) fn change(op: usize, command: String, describe: String) -> Action {
+        Action {
+            op,
+            command,
+            describe,
+            changes: true,
+            fetch: None,
+        }
+    }
+
+    pub(crate) fn look(op: usize, command: String, describe: String) -> Action {
+        Action {
+            op,
+            command,
+            describe,
+            changes: false,
+            fetch: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// Index of the action that failed.
+    pub action: usize,
+    pub status: i32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyResult {
+    /// Actions that finished, in order.
+    pub finished: usize,
+    pub failure: Option<Failure>,
+    /// Values read by fetches: (output name, value).
+    pub outputs: Vec<(String, String)>,
+}
+
+/// The script running `actions` in order.
+pub fn apply_script(actions: &[Action]) -> String {
+    let mut script = String::new();
+    for (k, a) in actions.iter().enumerate() {
+        if a.fetch.is_some() {
+            script.push_str(&format!(
+                "echo '@O{k}'\n( {}\n)\nrc=$?\necho\necho '@E{k}'\n",
+                a.command
+            ));
+        } else {
+            script.push_str(&format!("( {}\n) >&2\nrc=$?\n", a.command));
+        }
+        script.push_str(&format!(
+            "if [ $rc -ne 0 ]; then echo \"@X{k} $rc\"; exit $rc; fi\necho '@A{k}'\n"
+        ));
+    }
+    script
+}
+
+/// Reads what an apply script printed.
+pub fn parse_apply(actions: &[Action], stdout: &str) -> ApplyResult {
+    let mut result = ApplyResult::default();
+    let mut capture: Option<(usize, String)> = None;
+    for line in stdout.lines() {
+        if let Some((k, buf)) = &mut capture {
+            if line == format!("@E{k}") {
+                let name = actions
+                    .get(*k)
+                    .and_then(|a| a.fetch.clone())
+                    .unwrap_or_default();
+                result
+                    .outputs
+                    .push((name, buf.trim_end_matches('\n').to_owned()));
+                capture = None;
+            } else {
+                buf.push_str(line);
+                buf.push('\n');
+            }
+            continue;
+        }
+        if let Some(k) = line.strip_prefix("@O").and_then(|k| k.parse().ok()) {
+            capture = Some((k, String::new()));
+        } else if line
+            .strip_prefix("@A")
+            .and_then(|k| k.parse::<usize>().ok())
+            .is_some()
+        {
+            result.finished += 1;
+        } else if let Some((k, rc)) = line.strip_prefix("@X").and_then(|r| r.split_once(' ')) {
+            if let (Ok(action), Ok(status)) = (k.parse(), rc.trim().parse()) {
+                result.failure = Some(Failure { action, status });
+            }
+        }
+    }
+    result
+}
+
+/// Writes a file atomically: content to a temporary file beside it, owner and mode set,
+/// then renamed over the old one.
+pub(crate) fn write_file(path: &str, content: &str, owner: &str, group: &str, mode: u32) -> String {
+    let tmp = quote(&format!("{path}.strata-new"));
+    let p = quote(path);
+    format!(
+        "mkdir -p \"$(dirname {p})\" && base64 -d > {tmp} <<'STRATA_EOF'\n{}\nSTRATA_EOF\nchown {}:{} {tmp} && chmod {mode:o} {tmp} && mv -f {tmp} {p}",
+        base64(content.as_bytes()),
+        quote(owner),
+        quote(group)
+    )
+}
+
+pub(crate) fn wait(what: &WaitFor, timeout_s: u32) -> String {
+    let (check, describe) = match what {
+        WaitFor::Tcp { host, port } => (format!("bash -c {} 2>/dev/null", quote(&format!("exec 3<>/dev/tcp/{host}/{port}"))), format!("tcp {host}:{port}")),
+        WaitFor::Http { url, status } => (
+            format!(
+                "python3 -c {} 2>/dev/null",
+                quote(&format!(
+                    "import sys, urllib.request, urllib.error\ntry:\n    code = urllib.request.urlopen({url:?}, timeout=3).status\nexcept urllib.error.HTTPError as e:\n    code = e.code\nexcept Exception:\n    sys.exit(1)\nsys.exit(0 if code == {status} else 1)"
+                ))
+            ),
+            format!("{url} to answer {status}"),
+        ),
+        WaitFor::Command(c) => (format!("( {c} ) >/dev/null 2>&1"), format!("`{c}`")),
+    };
+    format!(
+        "deadline=$(( $(date +%s) + {timeout_s} ))\nuntil {check}; do\n  if [ \"$(date +%s)\" -ge \"$deadline\" ]; then echo {} >&2; exit 124; fi\n  sleep 0.2\ndone",
+        quote(&format!("waited {timeout_s} s for {describe}, in vain"))
+    )
+}
+
+/// Standard base64 with line breaks every 76 characters.
+fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len() * 4 / 3 + 4);
+    for (n, chunk) in data.chunks(3).enumerate() {
+        if n > 0 && n % 19 == 0 {
+            out.push('\n');
+        }
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(v >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_standard() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+        let long = base64(&[0u8; 60]);
+        assert_eq!(long.lines().next().unwrap().len(), 76);
+    }
+}

@@ -1,0 +1,254 @@
+//! Operations as data: facts in, actions out, no host needed; then the generated scripts run
+//! for real on this machine (a temporary directory stands in for a host's files).
+
+use strata_ops::*;
+
+fn file(path: &str, content: &str) -> Op {
+    Op::File {
+        path: path.into(),
+        content: content.into(),
+        owner: "root".into(),
+        group: "root".into(),
+        mode: 0o640,
+    }
+}
+
+#[test]
+fn a_host_already_as_desired_gets_no_command() {
+    let ops = vec![
+        Op::Packages {
+            names: vec!["memcached".into()],
+        },
+        file("/etc/a.conf", "a=1\n"),
+        Op::Service {
+            unit: "memcached".into(),
+            restart_on_change: true,
+        },
+        Op::Command {
+            run: "make-db".into(),
+            creates: Some("/var/lib/db".into()),
+            unless: None,
+        },
+    ];
+    let mut facts = Facts::default();
+    facts.set(0, "memcached", "installed");
+    facts.set(1, "sha", &sha256_hex(b"a=1\n"));
+    facts.set(1, "stat", "root root 640");
+    facts.set(2, "enabled", "enabled");
+    facts.set(2, "active", "active");
+    facts.set(3, "done", "yes");
+    assert_eq!(plan(&ops, &facts), vec![]);
+}
+
+#[test]
+fn each_difference_gets_only_its_command() {
+    let ops = vec![
+        Op::Packages {
+            names: vec!["memcached".into(), "haproxy".into()],
+        },
+        file("/etc/a.conf", "a=2\n"),
+        file("/etc/b.conf", "b\n"),
+        Op::Service {
+            unit: "memcached".into(),
+            restart_on_change: true,
+        },
+        Op::Command {
+            run: "make-db".into(),
+            creates: None,
+            unless: Some("test -e /x".into()),
+        },
+    ];
+    let mut facts = Facts::default();
+    facts.set(0, "memcached", "installed");
+    facts.set(1, "sha", &sha256_hex(b"a=1\n"));
+    facts.set(1, "stat", "root root 640");
+    facts.set(2, "sha", &sha256_hex(b"b\n"));
+    facts.set(2, "stat", "root root 644");
+    facts.set(3, "enabled", "enabled");
+    facts.set(3, "active", "active");
+    let actions = plan(&ops, &facts);
+    let described: Vec<&str> = actions.iter().map(|a| a.describe.as_str()).collect();
+    assert_eq!(
+        described,
+        vec![
+            "install haproxy",
+            "write /etc/a.conf",
+            "set owner and mode of /etc/b.conf",
+            "restart memcached (its configuration or packages changed)",
+            "run `make-db`"
+        ]
+    );
+}
+
+#[test]
+fn a_service_restarts_only_when_something_before_it_changed() {
+    let ops = vec![
+        file("/etc/a.conf", "a\n"),
+        Op::Service {
+            unit: "x".into(),
+            restart_on_change: true,
+        },
+    ];
+    let mut facts = Facts::default();
+    facts.set(0, "sha", &sha256_hex(b"a\n"));
+    facts.set(0, "stat", "root root 640");
+    facts.set(1, "enabled", "enabled");
+    facts.set(1, "active", "active");
+    assert!(plan(&ops, &facts).is_empty());
+    let mut stopped = facts.clone();
+    stopped.set(1, "active", "inactive");
+    assert_eq!(
+        plan(&ops, &stopped)
+            .iter()
+            .map(|a| a.describe.clone())
+            .collect::<Vec<_>>(),
+        vec!["start x"]
+    );
+}
+
+#[test]
+fn probes_and_applies_run_for_real() {
+    let dir = std::env::temp_dir().join(format!("strata-ops-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("conf/app.conf").display().to_string();
+    let marker = dir.join("ran-once").display().to_string();
+    let user = String::from_utf8(
+        std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_owned();
+    let group = String::from_utf8(
+        std::process::Command::new("id")
+            .arg("-gn")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_owned();
+    let ops = vec![
+        Op::File {
+            path: path.clone(),
+            content: "key = 'quoted' \"and\" $NOT_EXPANDED\n".into(),
+            owner: user.clone(),
+            group: group.clone(),
+            mode: 0o600,
+        },
+        Op::Command {
+            run: format!("echo once >> {}", quote(&marker)),
+            creates: Some(marker.clone()),
+            unless: None,
+        },
+        Op::Fetch {
+            run: "echo secret-value".into(),
+            output: "token".into(),
+        },
+    ];
+    let sh = |script: &str| {
+        let out = std::process::Command::new("sh")
+            .args(["-c", script])
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8(out.stdout).unwrap(),
+        )
+    };
+    for round in 0..2 {
+        let (_, probe) = sh(&probe_script(&ops));
+        let actions = plan(&ops, &parse_facts(&ops, &probe));
+        let changes = actions.iter().filter(|a| a.changes).count();
+        assert_eq!(
+            changes,
+            if round == 0 { 2 } else { 0 },
+            "round {round}: {actions:?}"
+        );
+        let (status, out) = sh(&apply_script(&actions));
+        assert_eq!(status, 0);
+        let result = parse_apply(&actions, &out);
+        assert_eq!(result.finished, actions.len());
+        assert_eq!(
+            result.outputs,
+            vec![("token".to_string(), "secret-value".to_string())]
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "key = 'quoted' \"and\" $NOT_EXPANDED\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap(),
+        "once\n",
+        "the guarded command ran once"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_failure_names_the_action_and_its_status_and_stops() {
+    let actions = vec![
+        Action {
+            op: 0,
+            command: "true".into(),
+            describe: "a".into(),
+            changes: true,
+            fetch: None,
+        },
+        Action {
+            op: 1,
+            command: "echo boom >&2; exit 7".into(),
+            describe: "b".into(),
+            changes: true,
+            fetch: None,
+        },
+        Action {
+            op: 2,
+            command: "touch /should-not-run".into(),
+            describe: "c".into(),
+            changes: true,
+            fetch: None,
+        },
+    ];
+    let out = std::process::Command::new("sh")
+        .args(["-c", &apply_script(&actions)])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7));
+    let result = parse_apply(&actions, &String::from_utf8_lossy(&out.stdout));
+    assert_eq!(result.finished, 1);
+    assert_eq!(
+        result.failure,
+        Some(Failure {
+            action: 1,
+            status: 7
+        })
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("boom"));
+}
+
+#[test]
+fn a_wait_that_never_succeeds_fails_clearly() {
+    let ops = vec![Op::Wait {
+        what: WaitFor::Command("false".into()),
+        timeout_s: 1,
+    }];
+    let actions = plan(&ops, &Facts::default());
+    let out = std::process::Command::new("sh")
+        .args(["-c", &apply_script(&actions)])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(124));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("waited 1 s for `false`, in vain"));
+}
