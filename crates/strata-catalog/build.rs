@@ -1,5 +1,6 @@
-//! Embeds every file under the repository's `catalog/` directory into the binary, so adding
-//! a service or a role is adding a file: no code lists them.
+//! Embeds every file under the repository's `catalog/` directory (service and role YAML,
+//! Jinja templates) into the binary, so adding a service or a role is adding files: no code
+//! lists them.
 
 use std::path::{Path, PathBuf};
 
@@ -13,7 +14,7 @@ fn collect(dir: &Path, root: &Path, out: &mut Vec<(String, PathBuf)>) {
     for path in entries {
         if path.is_dir() {
             collect(&path, root, out);
-        } else if path.extension().is_some_and(|e| e == "yaml") {
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "j2") {
             let rel = path
                 .strip_prefix(root)
                 .unwrap()

@@ -71,6 +71,45 @@ pub struct StepDef {
     /// Expected duration, used for the critical path estimate.
     pub estimate_ms: u32,
     pub doc: Option<String>,
+    /// What the step does on its host; every string is a template rendered at deploy time.
+    pub ops: Vec<OpDef>,
+}
+
+/// An operation as the catalog writes it (see strata-ops for what each does).
+#[derive(Debug, Clone, PartialEq)]
+pub enum OpDef {
+    Packages(Vec<String>),
+    File {
+        path: String,
+        /// A template file under the catalog's `templates/`, or
+        template: Option<String>,
+        /// inline content (itself a template).
+        content: Option<String>,
+        owner: String,
+        group: String,
+        mode: u32,
+    },
+    Service {
+        unit: String,
+        restart_on_change: bool,
+        watch: Vec<String>,
+    },
+    Command {
+        run: String,
+        creates: Option<String>,
+        unless: Option<String>,
+    },
+    Wait {
+        tcp: Option<String>,
+        http: Option<String>,
+        status: u16,
+        command: Option<String>,
+        timeout_s: u32,
+    },
+    Fetch {
+        run: String,
+        output: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -126,6 +165,8 @@ pub struct Role {
 pub struct Catalog {
     pub services: BTreeMap<String, Service>,
     pub roles: BTreeMap<String, Role>,
+    /// Templates by path under `templates/` (e.g. `memcached/memcached.conf.j2`).
+    pub templates: BTreeMap<String, String>,
 }
 
 impl Catalog {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use strata_source::read::{named_entries, string, string_list, uint, MapReader};
 use strata_source::{parse_yaml, Diagnostic, Diagnostics, Label, Node, SourceMap};
 
-use crate::{Api, Catalog, CephUse, Group, Kind, On, Role, Service, StepDef, StepRef};
+use crate::{Api, Catalog, CephUse, Group, Kind, On, OpDef, Role, Service, StepDef, StepRef};
 
 include!(concat!(env!("OUT_DIR"), "/builtin_catalog.rs"));
 
@@ -64,6 +64,12 @@ impl Catalog {
     ) -> Catalog {
         let mut catalog = Catalog::default();
         for (name, text) in files {
+            if let Some(i) = name.find("templates/").filter(|_| name.ends_with(".j2")) {
+                catalog
+                    .templates
+                    .insert(name[i + "templates/".len()..].to_owned(), text);
+                continue;
+            }
             let is_roles = name.ends_with("roles.yaml");
             let file = sources.add(name, text);
             let root = match parse_yaml(file, sources.text(file)) {
@@ -105,7 +111,7 @@ fn list_yaml(dir: &Path, root: &Path) -> Result<Vec<(String, PathBuf)>, CatalogE
         let path = entry.path();
         if path.is_dir() {
             out.extend(list_yaml(&path, root)?);
-        } else if path.extension().is_some_and(|e| e == "yaml") {
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "j2") {
             let rel = path
                 .strip_prefix(root)
                 .unwrap_or(&path)
@@ -209,7 +215,15 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
                 let sr = MapReader::new(
                     item,
                     &format!("a step of {what}"),
-                    &["action", "on", "after", "after_all", "estimate_s", "doc"],
+                    &[
+                        "action",
+                        "on",
+                        "after",
+                        "after_all",
+                        "estimate_s",
+                        "doc",
+                        "ops",
+                    ],
                     diags,
                 );
                 let Some(action) = string(sr.get("action"), "`action`", diags) else {
@@ -234,6 +248,10 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
                         })
                         .collect()
                 };
+                let step_ops = sr
+                    .get("ops")
+                    .map(|o| ops(o, &format!("step `{}` of {what}", action.value), diags))
+                    .unwrap_or_default();
                 let after = refs("after", diags);
                 let after_all = refs("after_all", diags);
                 steps.push(StepDef {
@@ -256,6 +274,7 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
                         .map(|e| e.value * 1000)
                         .unwrap_or(1000),
                     doc: string(sr.get("doc"), "`doc`", diags).map(|d| d.value),
+                    ops: step_ops,
                 });
             }
         }
@@ -317,6 +336,179 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
         steps,
         name: name.value,
     })
+}
+
+/// A step's `ops:` list: each entry a map with one key naming the operation.
+fn ops(node: &Node, what: &str, diags: &mut Diagnostics) -> Vec<OpDef> {
+    let Some(items) = node.as_seq() else {
+        strata_source::read::type_error(node, "`ops`", "a list of operations", diags);
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let kinds = ["packages", "file", "service", "command", "wait", "fetch"];
+        let Some([(key, body)]) = item.as_map() else {
+            diags.push(
+                Diagnostic::error(
+                    item.loc,
+                    format!("an operation of {what} must be a map with one key"),
+                )
+                .with_help(format!("one of: {}", kinds.join(", "))),
+            );
+            continue;
+        };
+        let kind = key.scalar_text().unwrap_or_default();
+        let text = |r: &MapReader, k: &str, diags: &mut Diagnostics| {
+            string(r.get(k), k, diags).map(|s| s.value)
+        };
+        let op = match kind {
+            "packages" => Some(OpDef::Packages(strings(Some(body), "`packages`", diags))),
+            "file" => {
+                let r = MapReader::new(
+                    body,
+                    "a file operation",
+                    &["path", "template", "content", "owner", "group", "mode"],
+                    diags,
+                );
+                let mode = text(&r, "mode", diags).unwrap_or_else(|| "0644".into());
+                let mode =
+                    u32::from_str_radix(mode.trim_start_matches("0o"), 8).unwrap_or_else(|_| {
+                        diags.push(
+                            Diagnostic::error(body.loc, format!("mode `{mode}` is not octal"))
+                                .with_help("write it like \"0640\""),
+                        );
+                        0o644
+                    });
+                let path = r
+                    .require("path", "a file operation", "add `path:`", diags)
+                    .and_then(|p| string(Some(p), "path", diags))
+                    .map(|p| p.value);
+                let (template, content) = (text(&r, "template", diags), text(&r, "content", diags));
+                if template.is_some() == content.is_some() {
+                    diags.push(
+                        Diagnostic::error(
+                            body.loc,
+                            "a file operation needs `template` or `content`, one of them",
+                        )
+                        .with_help("name a file under templates/, or give the content inline"),
+                    );
+                }
+                path.map(|path| OpDef::File {
+                    path,
+                    template,
+                    content,
+                    owner: text(&r, "owner", diags).unwrap_or_else(|| "root".into()),
+                    group: text(&r, "group", diags).unwrap_or_else(|| "root".into()),
+                    mode,
+                })
+            }
+            "service" => {
+                let r = MapReader::new(
+                    body,
+                    "a service operation",
+                    &["unit", "restart_on_change", "watch"],
+                    diags,
+                );
+                let unit = r
+                    .require("unit", "a service operation", "add `unit:`", diags)
+                    .and_then(|u| string(Some(u), "unit", diags))
+                    .map(|u| u.value);
+                let watch = strings(r.get("watch"), "`watch`", diags);
+                unit.map(|unit| OpDef::Service {
+                    unit,
+                    restart_on_change: r
+                        .get("restart_on_change")
+                        .and_then(Node::as_bool)
+                        .unwrap_or(true),
+                    watch,
+                })
+            }
+            "command" => {
+                let r = MapReader::new(
+                    body,
+                    "a command operation",
+                    &["run", "creates", "unless"],
+                    diags,
+                );
+                let run = r
+                    .require("run", "a command operation", "add `run:`", diags)
+                    .and_then(|u| string(Some(u), "run", diags))
+                    .map(|u| u.value);
+                let (creates, unless) = (text(&r, "creates", diags), text(&r, "unless", diags));
+                if creates.is_none() && unless.is_none() {
+                    diags.push(
+                        Diagnostic::error(
+                            body.loc,
+                            "a command operation needs a guard: `creates` or `unless`",
+                        )
+                        .with_help("say how to tell it has run, so a re-run does not run it again"),
+                    );
+                }
+                run.map(|run| OpDef::Command {
+                    run,
+                    creates,
+                    unless,
+                })
+            }
+            "wait" => {
+                let r = MapReader::new(
+                    body,
+                    "a wait operation",
+                    &["tcp", "http", "status", "command", "timeout_s"],
+                    diags,
+                );
+                let (tcp, http, command) = (
+                    text(&r, "tcp", diags),
+                    text(&r, "http", diags),
+                    text(&r, "command", diags),
+                );
+                if [tcp.is_some(), http.is_some(), command.is_some()]
+                    .iter()
+                    .filter(|b| **b)
+                    .count()
+                    != 1
+                {
+                    diags.push(Diagnostic::error(
+                        body.loc,
+                        "a wait operation waits for one thing: `tcp`, `http` or `command`",
+                    ));
+                }
+                Some(OpDef::Wait {
+                    tcp,
+                    http,
+                    command,
+                    status: uint(r.get("status"), "status", 599, diags)
+                        .map(|s| s.value as u16)
+                        .unwrap_or(200),
+                    timeout_s: uint(r.get("timeout_s"), "timeout_s", 3600, diags)
+                        .map(|s| s.value)
+                        .unwrap_or(60),
+                })
+            }
+            "fetch" => {
+                let r = MapReader::new(body, "a fetch operation", &["run", "output"], diags);
+                match (text(&r, "run", diags), text(&r, "output", diags)) {
+                    (Some(run), Some(output)) => Some(OpDef::Fetch { run, output }),
+                    _ => {
+                        diags.push(Diagnostic::error(
+                            body.loc,
+                            "a fetch operation needs `run` and `output`",
+                        ));
+                        None
+                    }
+                }
+            }
+            other => {
+                diags.push(
+                    Diagnostic::error(key.loc, format!("unknown operation `{other}` in {what}"))
+                        .with_help(format!("operations: {}", kinds.join(", "))),
+                );
+                None
+            }
+        };
+        out.extend(op);
+    }
+    out
 }
 
 fn roles(root: &Node, diags: &mut Diagnostics) -> Vec<Role> {
@@ -450,6 +642,20 @@ fn check(catalog: &Catalog, diags: &mut Diagnostics) {
                         Diagnostic::error(service.loc, format!("step `{}` of `{}` runs after `{name}`, which is not an earlier step", step.action, service.name))
                             .with_help("`after` names earlier steps of the same service, or `service:step` of another"),
                     );
+                }
+            }
+        }
+    }
+    for service in catalog.services.values() {
+        for step in &service.steps {
+            for op in &step.ops {
+                if let OpDef::File {
+                    template: Some(t), ..
+                } = op
+                {
+                    if !catalog.templates.contains_key(t) {
+                        diags.push(Diagnostic::error(service.loc, format!("step `{}` of `{}` uses template `{t}`, which is not under templates/", step.action, service.name)));
+                    }
                 }
             }
         }

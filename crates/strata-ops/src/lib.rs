@@ -37,11 +37,13 @@ pub enum Op {
         group: String,
         mode: u32,
     },
-    /// A systemd unit enabled and running; restarted when an earlier file or package
-    /// operation of the same step changed something and `restart_on_change` is set.
+    /// A systemd unit enabled and running; restarted when `restart_on_change` is set and an
+    /// earlier operation of the same step changed a package, or a file: one listed in
+    /// `watch`, or any file when `watch` is empty.
     Service {
         unit: String,
         restart_on_change: bool,
+        watch: Vec<String>,
     },
     /// A command, run only while its guard says it has not taken effect: `creates` (a path
     /// that exists afterwards) or `unless` (a command that succeeds afterwards).
@@ -104,7 +106,8 @@ pub fn sha256_hex(content: &[u8]) -> String {
 /// already there (waits and fetches always run: they look, they do not change).
 pub fn plan(ops: &[Op], facts: &Facts) -> Vec<Action> {
     let mut actions = Vec::new();
-    let mut changed_before = false;
+    let mut packages_changed = false;
+    let mut files_changed: Vec<&str> = Vec::new();
     for (i, op) in ops.iter().enumerate() {
         let f = facts.of(i);
         match op {
@@ -154,7 +157,12 @@ pub fn plan(ops: &[Op], facts: &Facts) -> Vec<Action> {
             Op::Service {
                 unit,
                 restart_on_change,
+                watch,
             } => {
+                let changed_before = packages_changed
+                    || files_changed
+                        .iter()
+                        .any(|f| watch.is_empty() || watch.iter().any(|w| w == f));
                 let u = quote(unit);
                 if f.get("enabled") != Some("enabled") {
                     actions.push(Action::change(
@@ -196,8 +204,12 @@ pub fn plan(ops: &[Op], facts: &Facts) -> Vec<Action> {
                 ..Action::look(i, run.clone(), op.describe())
             }),
         }
-        changed_before |= actions.iter().any(|a| a.op == i && a.changes)
-            && matches!(op, Op::Packages { .. } | Op::File { .. });
+        let changed = actions.iter().any(|a| a.op == i && a.changes);
+        match op {
+            Op::Packages { .. } => packages_changed |= changed,
+            Op::File { path, .. } if changed => files_changed.push(path),
+            _ => {}
+        }
     }
     actions
 }

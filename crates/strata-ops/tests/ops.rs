@@ -23,6 +23,7 @@ fn a_host_already_as_desired_gets_no_command() {
         Op::Service {
             unit: "memcached".into(),
             restart_on_change: true,
+            watch: vec![],
         },
         Op::Command {
             run: "make-db".into(),
@@ -51,6 +52,7 @@ fn each_difference_gets_only_its_command() {
         Op::Service {
             unit: "memcached".into(),
             restart_on_change: true,
+            watch: vec![],
         },
         Op::Command {
             run: "make-db".into(),
@@ -87,6 +89,7 @@ fn a_service_restarts_only_when_something_before_it_changed() {
         Op::Service {
             unit: "x".into(),
             restart_on_change: true,
+            watch: vec![],
         },
     ];
     let mut facts = Facts::default();
@@ -251,4 +254,38 @@ fn a_wait_that_never_succeeds_fails_clearly() {
         .unwrap();
     assert_eq!(out.status.code(), Some(124));
     assert!(String::from_utf8_lossy(&out.stderr).contains("waited 1 s for `false`, in vain"));
+}
+
+#[test]
+fn a_watching_service_restarts_only_for_its_own_files() {
+    let ops = vec![
+        file("/etc/other.conf", "new\n"),
+        file("/etc/mine.conf", "same\n"),
+        Op::Service {
+            unit: "x".into(),
+            restart_on_change: true,
+            watch: vec!["/etc/mine.conf".into()],
+        },
+    ];
+    let mut facts = Facts::default();
+    facts.set(1, "sha", &sha256_hex(b"same\n"));
+    facts.set(1, "stat", "root root 640");
+    facts.set(2, "enabled", "enabled");
+    facts.set(2, "active", "active");
+    let described: Vec<String> = plan(&ops, &facts).into_iter().map(|a| a.describe).collect();
+    assert_eq!(
+        described,
+        vec!["write /etc/other.conf"],
+        "an unrelated file does not restart it"
+    );
+    facts.set(1, "sha", "stale");
+    let described: Vec<String> = plan(&ops, &facts).into_iter().map(|a| a.describe).collect();
+    assert_eq!(
+        described,
+        vec![
+            "write /etc/other.conf",
+            "write /etc/mine.conf",
+            "restart x (its configuration or packages changed)"
+        ]
+    );
 }

@@ -35,6 +35,29 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
         format: PlanFormat,
     },
+    /// Deploy the spec onto its hosts (the lab's, when a lab of this cloud runs): gather
+    /// facts, apply only the difference, in dependency order; resumes an unfinished run.
+    Deploy {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// Steps running at once (one per host at a time).
+        #[arg(long, default_value_t = 8)]
+        parallel: usize,
+        /// One JSON event per line on stdout, for automation.
+        #[arg(long)]
+        json: bool,
+        /// An ssh_config for real servers (identity, known_hosts); the lab provides its own.
+        #[arg(long, value_name = "FILE")]
+        ssh_config: Option<PathBuf>,
+        /// Longest a host may take to answer one step, in seconds.
+        #[arg(long, default_value_t = 900)]
+        step_timeout: u64,
+    },
+    /// Where a deployment stands: its last run, and every step's state.
+    Status {
+        #[command(flatten)]
+        spec: SpecArgs,
+    },
     /// Host images for the lab: Debian bookworm plus the packages of a spec's services.
     #[command(subcommand)]
     Image(ImageCommand),

@@ -1,6 +1,7 @@
 //! One function per subcommand, and the loading they share: spec + overrides + catalog ->
 //! validated model, with every diagnostic printed the same way.
 
+mod deploy;
 mod image;
 mod lab;
 mod plan;
@@ -20,6 +21,22 @@ pub fn run(cli: Cli, out: &mut Printer) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate::run(&args, out),
         Command::Plan { spec, format } => plan::run(&spec, format, out),
+        Command::Deploy {
+            spec,
+            parallel,
+            json,
+            ssh_config,
+            step_timeout,
+        } => deploy::run(
+            &cli.home,
+            &spec,
+            parallel,
+            json,
+            ssh_config.as_deref(),
+            step_timeout,
+            out,
+        ),
+        Command::Status { spec } => deploy::status(&cli.home, &spec, out),
         Command::Image(ImageCommand::Build { spec }) => image::build(&cli.home, &spec, out),
         Command::Image(ImageCommand::List) => image::list(&cli.home, out),
         Command::Image(ImageCommand::Rm { key }) => image::remove(&cli.home, &key, out),

@@ -1,0 +1,45 @@
+//! The engine: runs a plan on hosts. Each step's operations come from the catalog, rendered
+//! with the model, the generated secrets and the outputs of earlier steps; a host's facts
+//! are gathered in one round trip and only the difference is applied. Steps run as soon as
+//! what they need is done, in parallel across hosts (one at a time per host); a failure
+//! stops only what depends on it. Everything is journaled in SQLite, so a failed or killed
+//! deploy resumes without redoing finished steps whose inputs did not change.
+
+mod lock;
+mod redact;
+mod render;
+mod state;
+mod walk;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use lock::{DeployLock, LockError};
+pub use redact::Redactor;
+pub use state::{State, StepRecord, StepRow};
+pub use walk::{deploy, DeployOptions, Event, Failure, Report};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("state database {path}: {source}")]
+    State {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("no way to reach host `{0}`")]
+    NoTransport(String),
+}
+
+/// How the engine reaches each host, by host name.
+pub type Inventory = HashMap<String, Arc<dyn strata_transport::Transport>>;

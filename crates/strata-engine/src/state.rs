@@ -1,0 +1,332 @@
+//! The deployment's state: an SQLite database (mode 0600, in a 0700 directory) with each
+//! run, each step's last status and the hash of its inputs, the outputs steps read from
+//! hosts, and the generated secrets. Secrets are made here, on first use, from the kernel's
+//! random source; they are never printed (see `Redactor`).
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::EngineError;
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, started REAL NOT NULL, finished REAL, status TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS steps (id TEXT PRIMARY KEY, run INTEGER NOT NULL, inputs TEXT NOT NULL, status TEXT NOT NULL, started REAL, finished REAL, changed INTEGER NOT NULL DEFAULT 0, detail TEXT);
+CREATE TABLE IF NOT EXISTS outputs (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+";
+
+/// What the journal records when a step ends.
+pub struct StepRecord<'a> {
+    pub run: i64,
+    pub step: &'a str,
+    /// Hash of the step's rendered operations.
+    pub inputs: &'a str,
+    /// `done` or `failed`.
+    pub status: &'a str,
+    pub started: f64,
+    pub changed: bool,
+    pub detail: Option<&'a str>,
+}
+
+/// A step as the journal last saw it.
+#[derive(Debug, Clone)]
+pub struct StepRow {
+    pub id: String,
+    pub run: i64,
+    pub status: String,
+    pub changed: bool,
+    pub seconds: f64,
+    pub detail: Option<String>,
+}
+
+pub struct State {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl State {
+    /// Opens (or makes) the state of a cloud in `dir`.
+    pub fn open(dir: &Path) -> Result<State, EngineError> {
+        let io = |what: &'static str, path: &Path| {
+            let path = path.to_owned();
+            move |source| EngineError::Io { what, path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(io("chmod", dir))?;
+        let path = dir.join("state.db");
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io("creating", &path))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .map_err(io("chmod", &path))?;
+        let db = |source| EngineError::State {
+            path: path.clone(),
+            source,
+        };
+        let conn = Connection::open(&path).map_err(db)?;
+        conn.execute_batch(SCHEMA).map_err(db)?;
+        Ok(State {
+            path,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn db<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, EngineError> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        f(&conn).map_err(|source| EngineError::State {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Starts a run. Returns its id, and when the previous run did not finish, the first run
+    /// since the last complete one: this run resumes from there, and steps finished since
+    /// then with unchanged inputs are not redone. Steps done by earlier, complete runs are
+    /// probed again as usual (the host may have drifted).
+    pub fn begin_run(&self) -> Result<(i64, Option<i64>), EngineError> {
+        self.db(|c| {
+            let last_complete: i64 = c.query_row(
+                "SELECT COALESCE(MAX(id), 0) FROM runs WHERE status = 'complete'",
+                [],
+                |r| r.get(0),
+            )?;
+            let unfinished: Option<i64> = c.query_row(
+                "SELECT MIN(id) FROM runs WHERE id > ?1",
+                params![last_complete],
+                |r| r.get(0),
+            )?;
+            c.execute(
+                "INSERT INTO runs (started, status) VALUES (?1, 'running')",
+                params![now()],
+            )?;
+            Ok((c.last_insert_rowid(), unfinished))
+        })
+    }
+
+    pub fn finish_run(&self, run: i64, complete: bool) -> Result<(), EngineError> {
+        self.db(|c| {
+            c.execute(
+                "UPDATE runs SET finished = ?1, status = ?2 WHERE id = ?3",
+                params![now(), if complete { "complete" } else { "failed" }, run],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Whether a step finished with exactly these inputs in run `since` or later.
+    pub fn done_with(&self, step: &str, inputs: &str, since: i64) -> Result<bool, EngineError> {
+        self.db(|c| {
+            let row: Option<(String, String, i64)> = c
+                .query_row(
+                    "SELECT status, inputs, run FROM steps WHERE id = ?1",
+                    params![step],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            Ok(row.is_some_and(|(status, hash, run)| {
+                status == "done" && hash == inputs && run >= since
+            }))
+        })
+    }
+
+    pub fn record_step(&self, r: &StepRecord) -> Result<(), EngineError> {
+        self.db(|c| {
+            c.execute(
+                "INSERT INTO steps (id, run, inputs, status, started, finished, changed, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT(id) DO UPDATE SET run = ?2, inputs = ?3, status = ?4, started = ?5, finished = ?6, changed = ?7, detail = ?8",
+                params![r.step, r.run, r.inputs, r.status, r.started, now(), r.changed, r.detail],
+            )
+            .map(|_| ())
+        })
+    }
+
+    pub fn steps(&self) -> Result<Vec<StepRow>, EngineError> {
+        self.db(|c| {
+            let mut stmt = c.prepare("SELECT id, run, status, changed, COALESCE(finished - started, 0), detail FROM steps ORDER BY started")?;
+            let rows = stmt.query_map([], |r| Ok(StepRow { id: r.get(0)?, run: r.get(1)?, status: r.get(2)?, changed: r.get(3)?, seconds: r.get(4)?, detail: r.get(5)? }))?;
+            rows.collect()
+        })
+    }
+
+    /// The last run: (id, status).
+    pub fn last_run(&self) -> Result<Option<(i64, String)>, EngineError> {
+        self.db(|c| {
+            c.query_row(
+                "SELECT id, status FROM runs ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+        })
+    }
+
+    /// The secret called `name`, generated (32 random letters and digits) on first use.
+    pub fn secret(&self, name: &str) -> Result<String, EngineError> {
+        let fresh = random_secret();
+        self.db(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO secrets (name, value) VALUES (?1, ?2)",
+                params![name, fresh],
+            )?;
+            c.query_row(
+                "SELECT value FROM secrets WHERE name = ?1",
+                params![name],
+                |r| r.get(0),
+            )
+        })
+    }
+
+    /// Every secret value (to redact them).
+    pub fn secret_values(&self) -> Result<Vec<String>, EngineError> {
+        self.db(|c| {
+            c.prepare("SELECT value FROM secrets")?
+                .query_map([], |r| r.get(0))?
+                .collect()
+        })
+    }
+
+    pub fn set_output(&self, name: &str, value: &str) -> Result<(), EngineError> {
+        self.db(|c| c.execute("INSERT INTO outputs (name, value) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET value = ?2", params![name, value]).map(|_| ()))
+    }
+
+    pub fn outputs(&self) -> Result<HashMap<String, String>, EngineError> {
+        self.db(|c| {
+            c.prepare("SELECT name, value FROM outputs")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })
+    }
+}
+
+fn random_secret() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(32);
+    let mut urandom = std::fs::File::open("/dev/urandom").expect("the kernel's random source");
+    let mut buf = [0u8; 64];
+    while out.len() < 32 {
+        urandom.read_exact(&mut buf).expect("reading /dev/urandom");
+        // 248 = 62 * 4: reject bytes above it so every character is equally likely.
+        out.extend(
+            buf.iter()
+                .filter(|b| **b < 248)
+                .map(|b| ALPHABET[(*b % 62) as usize] as char)
+                .take(32 - out.len()),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_made_once_and_stay_private() {
+        let dir = std::env::temp_dir().join(format!("strata-state-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let state = State::open(&dir).unwrap();
+        let a = state.secret("keystone_db").unwrap();
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_eq!(state.secret("keystone_db").unwrap(), a, "made once");
+        assert_ne!(state.secret("glance_db").unwrap(), a);
+        let mode = std::fs::metadata(dir.join("state.db"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+        drop(state);
+        let reopened = State::open(&dir).unwrap();
+        assert_eq!(
+            reopened.secret("keystone_db").unwrap(),
+            a,
+            "kept across runs"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_unfinished_run_is_resumed_from_the_last_complete_one() {
+        let dir = std::env::temp_dir().join(format!("strata-runs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let state = State::open(&dir).unwrap();
+        let (first, resume) = state.begin_run().unwrap();
+        assert_eq!(resume, None);
+        state
+            .record_step(&StepRecord {
+                run: first,
+                step: "a/h/x:y",
+                inputs: "hash1",
+                status: "done",
+                started: 0.0,
+                changed: true,
+                detail: None,
+            })
+            .unwrap();
+        state
+            .record_step(&StepRecord {
+                run: first,
+                step: "a/h/x:z",
+                inputs: "hash1",
+                status: "done",
+                started: 0.0,
+                changed: true,
+                detail: None,
+            })
+            .unwrap();
+        state.finish_run(first, true).unwrap();
+        let (second, resume) = state.begin_run().unwrap();
+        assert_eq!(
+            resume, None,
+            "after a complete run, a new run is not a resume"
+        );
+        state
+            .record_step(&StepRecord {
+                run: second,
+                step: "a/h/x:y",
+                inputs: "hash1",
+                status: "done",
+                started: 0.0,
+                changed: false,
+                detail: None,
+            })
+            .unwrap();
+        // killed here: the run never finished
+        let (third, resume) = state.begin_run().unwrap();
+        assert_eq!(resume, Some(second));
+        assert!(
+            state.done_with("a/h/x:y", "hash1", second).unwrap(),
+            "done in the interrupted run"
+        );
+        assert!(
+            !state.done_with("a/h/x:y", "hash2", second).unwrap(),
+            "changed inputs are redone"
+        );
+        assert!(
+            !state.done_with("a/h/x:z", "hash1", second).unwrap(),
+            "done only by an older complete run: probed again"
+        );
+        state.finish_run(third, true).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

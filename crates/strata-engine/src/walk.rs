@@ -1,0 +1,458 @@
+//! The walk: steps start as soon as everything they need is done, in parallel across hosts
+//! and one at a time per host (package managers and service restarts do not share a host
+//! well). A failed step stops its dependents, which are reported under it rather than as
+//! failures of their own; independent branches go on. Each step: render its operations,
+//! skip it if a resumed run already did it with these inputs, gather facts in one round
+//! trip, apply the difference in one more (none when there is no difference), journal it.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use strata_catalog::Catalog;
+use strata_model::Model;
+use strata_ops::Op;
+use strata_plan::Plan;
+
+use crate::render::Renderer;
+use crate::state::StepRecord;
+use crate::{EngineError, Inventory, Redactor, State};
+
+pub struct DeployOptions {
+    /// Steps running at once, over all hosts.
+    pub parallel: usize,
+    /// Longest a fact probe or an apply may take on a host.
+    pub timeout: Duration,
+    /// Per-host logs go here (`<host>.log`).
+    pub log_dir: PathBuf,
+}
+
+/// What happened, as it happens. Every text in it has been redacted.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Started {
+        step: String,
+        host: String,
+    },
+    /// Done; `actions` lists what changed (empty: the host was already as desired).
+    Done {
+        step: String,
+        host: String,
+        actions: Vec<String>,
+        seconds: f64,
+    },
+    /// Done by an earlier, interrupted run with the same inputs: not redone.
+    Resumed {
+        step: String,
+        host: String,
+    },
+    Failed {
+        step: String,
+        host: String,
+        action: String,
+        status: Option<i32>,
+        stderr: String,
+    },
+    Skipped {
+        step: String,
+        host: String,
+        because: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub step: String,
+    pub host: String,
+    /// What was being done ("write /etc/x.conf", "reach the host", "render the operations").
+    pub action: String,
+    pub status: Option<i32>,
+    /// The end of what the command printed on stderr, redacted.
+    pub stderr: String,
+    /// Steps not run because of this failure.
+    pub skipped: Vec<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub steps: usize,
+    /// Steps that changed something on their host.
+    pub changed: usize,
+    /// Steps whose host was already as desired.
+    pub unchanged: usize,
+    /// Steps the catalog defines no operations for yet.
+    pub without_operations: usize,
+    /// Steps a resumed run did not redo.
+    pub resumed: usize,
+    pub failures: Vec<Failure>,
+    pub seconds: f64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Waiting,
+    Running,
+    Done,
+    Failed,
+    Skipped,
+}
+
+struct Sched {
+    status: Vec<Status>,
+    waiting_on: Vec<usize>,
+    ready: HashMap<String, VecDeque<usize>>,
+    busy: HashSet<String>,
+    remaining: usize,
+}
+
+enum Outcome {
+    Done { actions: Vec<String>, no_ops: bool },
+    Resumed,
+    Failed(Failure),
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Runs `plan` on the hosts of `inventory`.
+#[allow(clippy::too_many_arguments)]
+pub fn deploy(
+    model: &Model,
+    catalog: &Catalog,
+    plan: &Plan,
+    inventory: &Inventory,
+    state: Arc<State>,
+    redactor: Arc<Redactor>,
+    options: &DeployOptions,
+    events: &(dyn Fn(Event) + Sync),
+) -> Result<Report, EngineError> {
+    let started = Instant::now();
+    for secret in state.secret_values()? {
+        redactor.add(&secret);
+    }
+    let (run, resume) = state.begin_run()?;
+    std::fs::create_dir_all(&options.log_dir).map_err(|source| EngineError::Io {
+        what: "creating",
+        path: options.log_dir.clone(),
+        source,
+    })?;
+    let renderer = Renderer::new(model, catalog, state.clone(), redactor.clone());
+    let host_ids: HashMap<&str, usize> = model
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.name.as_str(), i))
+        .collect();
+    for step in &plan.steps {
+        if !inventory.contains_key(&step.host) {
+            return Err(EngineError::NoTransport(step.host.clone()));
+        }
+    }
+
+    let n = plan.steps.len();
+    let mut dependents = vec![Vec::new(); n];
+    for (i, s) in plan.steps.iter().enumerate() {
+        for &d in &s.needs {
+            dependents[d].push(i);
+        }
+    }
+    let mut sched = Sched {
+        status: vec![Status::Waiting; n],
+        waiting_on: plan.steps.iter().map(|s| s.needs.len()).collect(),
+        ready: HashMap::new(),
+        busy: HashSet::new(),
+        remaining: n,
+    };
+    for (i, s) in plan.steps.iter().enumerate() {
+        if s.needs.is_empty() {
+            sched.ready.entry(s.host.clone()).or_default().push_back(i);
+        }
+    }
+    let sched = Mutex::new(sched);
+    let wake = Condvar::new();
+    let report = Mutex::new(Report {
+        steps: n,
+        ..Report::default()
+    });
+    let logs = Mutex::new(HashMap::<String, std::fs::File>::new());
+    let log = |host: &str, line: &str| {
+        let mut files = logs.lock().unwrap_or_else(|e| e.into_inner());
+        let file = files.entry(host.to_owned()).or_insert_with(|| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(options.log_dir.join(format!("{host}.log")))
+                .expect("per-host log")
+        });
+        let _ = writeln!(file, "{:.3} {}", now(), redactor.redact(line));
+    };
+
+    let run_step = |i: usize| -> Outcome {
+        let step = &plan.steps[i];
+        let fail = |action: &str, status: Option<i32>, stderr: &str| {
+            Outcome::Failed(Failure {
+                step: step.id.clone(),
+                host: step.host.clone(),
+                action: redactor.redact(action),
+                status,
+                stderr: redactor.redact(&tail(stderr, 10)),
+                skipped: Vec::new(),
+            })
+        };
+        let host = host_ids[step.host.as_str()];
+        let outputs = match state.outputs() {
+            Ok(o) => o,
+            Err(e) => return fail("read the deployment's outputs", None, &e.to_string()),
+        };
+        let ops: Vec<Op> = if step.service == "base" && step.action == "packages" {
+            vec![Op::Packages {
+                names: strata_plan::host_packages(model, catalog, host)
+                    .into_iter()
+                    .collect(),
+            }]
+        } else {
+            let defs = catalog
+                .service(&step.service)
+                .and_then(|s| s.step(&step.action))
+                .map(|d| d.ops.as_slice())
+                .unwrap_or(&[]);
+            let ctx = renderer.context(model, host, step, &outputs);
+            match renderer.ops(defs, &ctx) {
+                Ok(ops) => ops,
+                Err(e) => return fail("render the step's operations", None, &e),
+            }
+        };
+        let inputs = strata_ops::sha256_hex(format!("{}\n{ops:?}", step.id).as_bytes());
+        if resume.is_some_and(|since| state.done_with(&step.id, &inputs, since).unwrap_or(false)) {
+            return Outcome::Resumed;
+        }
+        let t0 = now();
+        let record = |status: &str, changed: bool, detail: Option<&str>| {
+            let detail = detail.map(|d| redactor.redact(d));
+            let _ = state.record_step(&StepRecord {
+                run,
+                step: &step.id,
+                inputs: &inputs,
+                status,
+                started: t0,
+                changed,
+                detail: detail.as_deref(),
+            });
+        };
+        if ops.is_empty() {
+            record("done", false, Some("no operations"));
+            return Outcome::Done {
+                actions: Vec::new(),
+                no_ops: true,
+            };
+        }
+        let transport = &inventory[&step.host];
+        let probe = strata_ops::probe_script(&ops);
+        let facts = if probe.is_empty() {
+            strata_ops::Facts::default()
+        } else {
+            match transport.run(&probe, options.timeout) {
+                Ok(out) if out.success() => strata_ops::parse_facts(&ops, &out.stdout),
+                Ok(out) => {
+                    record("failed", false, Some("gathering facts failed"));
+                    return fail("gather facts", Some(out.status), &out.stderr);
+                }
+                Err(e) => {
+                    record("failed", false, Some(&e.to_string()));
+                    return fail("reach the host", None, &e.to_string());
+                }
+            }
+        };
+        let actions = strata_ops::plan(&ops, &facts);
+        let changes: Vec<String> = actions
+            .iter()
+            .filter(|a| a.changes)
+            .map(|a| a.describe.clone())
+            .collect();
+        if actions.is_empty() {
+            record("done", false, None);
+            return Outcome::Done {
+                actions: Vec::new(),
+                no_ops: false,
+            };
+        }
+        log(
+            &step.host,
+            &format!(
+                "{}: {}",
+                step.id,
+                actions
+                    .iter()
+                    .map(|a| a.describe.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        );
+        let result = transport.run(&strata_ops::apply_script(&actions), options.timeout);
+        let out = match result {
+            Ok(out) => out,
+            Err(e) => {
+                record("failed", false, Some(&e.to_string()));
+                return fail("reach the host", None, &e.to_string());
+            }
+        };
+        if !out.stderr.trim().is_empty() {
+            log(
+                &step.host,
+                &format!("{} stderr:\n{}", step.id, tail(&out.stderr, 40)),
+            );
+        }
+        let parsed = strata_ops::parse_apply(&actions, &out.stdout);
+        for (name, value) in &parsed.outputs {
+            if let Err(e) = state.set_output(name, value) {
+                return fail("store an output", None, &e.to_string());
+            }
+        }
+        if let Some(f) = parsed.failure {
+            record("failed", true, Some(&actions[f.action].describe));
+            return fail(&actions[f.action].describe, Some(f.status), &out.stderr);
+        }
+        if !out.success() {
+            record("failed", true, Some("the apply script failed"));
+            return fail("apply", Some(out.status), &out.stderr);
+        }
+        record("done", !changes.is_empty(), None);
+        Outcome::Done {
+            actions: changes,
+            no_ops: false,
+        }
+    };
+
+    std::thread::scope(|s| {
+        for _ in 0..options.parallel.max(1) {
+            s.spawn(|| loop {
+                let next = {
+                    let mut g = sched.lock().unwrap_or_else(|e| e.into_inner());
+                    loop {
+                        if g.remaining == 0 {
+                            break None;
+                        }
+                        let busy = g.busy.clone();
+                        let pick = g
+                            .ready
+                            .iter_mut()
+                            .find(|(h, q)| !busy.contains(*h) && !q.is_empty())
+                            .and_then(|(_, q)| q.pop_front());
+                        if let Some(i) = pick {
+                            g.status[i] = Status::Running;
+                            g.busy.insert(plan.steps[i].host.clone());
+                            break Some(i);
+                        }
+                        g = wake.wait(g).unwrap_or_else(|e| e.into_inner());
+                    }
+                };
+                let Some(i) = next else {
+                    wake.notify_all();
+                    break;
+                };
+                let step = &plan.steps[i];
+                events(Event::Started {
+                    step: step.id.clone(),
+                    host: step.host.clone(),
+                });
+                let t = Instant::now();
+                let outcome = run_step(i);
+                let mut g = sched.lock().unwrap_or_else(|e| e.into_inner());
+                g.busy.remove(&step.host);
+                g.remaining -= 1;
+                let mut rep = report.lock().unwrap_or_else(|e| e.into_inner());
+                match outcome {
+                    Outcome::Done { actions, no_ops } => {
+                        g.status[i] = Status::Done;
+                        if no_ops {
+                            rep.without_operations += 1;
+                        } else if actions.is_empty() {
+                            rep.unchanged += 1;
+                        } else {
+                            rep.changed += 1;
+                        }
+                        events(Event::Done {
+                            step: step.id.clone(),
+                            host: step.host.clone(),
+                            actions: actions.iter().map(|a| redactor.redact(a)).collect(),
+                            seconds: t.elapsed().as_secs_f64(),
+                        });
+                    }
+                    Outcome::Resumed => {
+                        g.status[i] = Status::Done;
+                        rep.resumed += 1;
+                        events(Event::Resumed {
+                            step: step.id.clone(),
+                            host: step.host.clone(),
+                        });
+                    }
+                    Outcome::Failed(mut failure) => {
+                        g.status[i] = Status::Failed;
+                        // Everything downstream is skipped, and reported under this failure.
+                        let mut queue: VecDeque<usize> = dependents[i].iter().copied().collect();
+                        while let Some(d) = queue.pop_front() {
+                            if g.status[d] != Status::Waiting {
+                                continue;
+                            }
+                            g.status[d] = Status::Skipped;
+                            g.remaining -= 1;
+                            failure.skipped.push(plan.steps[d].id.clone());
+                            events(Event::Skipped {
+                                step: plan.steps[d].id.clone(),
+                                host: plan.steps[d].host.clone(),
+                                because: step.id.clone(),
+                            });
+                            queue.extend(dependents[d].iter().copied());
+                        }
+                        log(
+                            &step.host,
+                            &format!(
+                                "{} FAILED: {} (status {:?})\n{}",
+                                step.id, failure.action, failure.status, failure.stderr
+                            ),
+                        );
+                        events(Event::Failed {
+                            step: step.id.clone(),
+                            host: step.host.clone(),
+                            action: failure.action.clone(),
+                            status: failure.status,
+                            stderr: failure.stderr.clone(),
+                        });
+                        rep.failures.push(failure);
+                    }
+                }
+                drop(rep);
+                if g.status[i] == Status::Done {
+                    for &d in &dependents[i] {
+                        g.waiting_on[d] -= 1;
+                        if g.waiting_on[d] == 0 && g.status[d] == Status::Waiting {
+                            g.ready
+                                .entry(plan.steps[d].host.clone())
+                                .or_default()
+                                .push_back(d);
+                        }
+                    }
+                }
+                drop(g);
+                wake.notify_all();
+            });
+        }
+    });
+    let mut report = report.into_inner().unwrap_or_else(|e| e.into_inner());
+    report.seconds = started.elapsed().as_secs_f64();
+    state.finish_run(run, report.failures.is_empty())?;
+    Ok(report)
+}

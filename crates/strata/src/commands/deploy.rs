@@ -1,0 +1,293 @@
+//! `strata deploy` and `strata status`: the plan applied to the hosts, and where it stands.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use strata_engine::{DeployLock, DeployOptions, Event, Inventory, Redactor, State};
+use strata_transport::{Ssh, Transport};
+
+use crate::cli::SpecArgs;
+use crate::printer::Printer;
+
+/// The state directory of a cloud's deployment.
+pub fn cloud_dir(home: &Path, cloud: &str) -> PathBuf {
+    home.join("clouds").join(cloud)
+}
+
+/// How to reach each host: through the lab's network when a lab of this cloud exists, else
+/// directly at the node's address with the operator's ssh_config.
+fn inventory(
+    home: &Path,
+    model: &strata_model::Model,
+    state_dir: &Path,
+    ssh_config: Option<&Path>,
+) -> anyhow::Result<(Inventory, bool)> {
+    let lab = strata_lab::LabState::new(home, &model.cloud);
+    let in_lab = lab.exists() && !lab.hosts().is_empty();
+    let control_dir = state_dir.join("ssh");
+    std::fs::create_dir_all(&control_dir)
+        .with_context(|| format!("creating {}", control_dir.display()))?;
+    let mut inventory = Inventory::new();
+    for h in &model.hosts {
+        let transport = if in_lab {
+            Ssh {
+                host: h.name.clone(),
+                address: h.ip.to_string(),
+                user: "root".into(),
+                config: Some(lab.ssh_config()),
+                prefix: vec![
+                    "nsenter".into(),
+                    format!("--net={}/{}", strata_sys::NETNS_DIR, lab.fabric_netns()),
+                ],
+                control_dir: control_dir.clone(),
+                connect_timeout: Duration::from_secs(10),
+            }
+        } else {
+            Ssh {
+                host: h.name.clone(),
+                address: h.ip.to_string(),
+                user: "root".into(),
+                config: ssh_config.map(Path::to_owned),
+                prefix: Vec::new(),
+                control_dir: control_dir.clone(),
+                connect_timeout: Duration::from_secs(10),
+            }
+        };
+        inventory.insert(h.name.clone(), Arc::new(transport) as Arc<dyn Transport>);
+    }
+    Ok((inventory, in_lab))
+}
+
+pub fn run(
+    home: &Path,
+    args: &SpecArgs,
+    parallel: usize,
+    json: bool,
+    ssh_config: Option<&Path>,
+    step_timeout: u64,
+    out: &mut Printer,
+) -> anyhow::Result<ExitCode> {
+    let loaded = match super::valid_model(args, out)? {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    let model = loaded.model.as_ref().expect("valid");
+    let plan = strata_plan::build(model, &loaded.catalog)?;
+    let dir = cloud_dir(home, &model.cloud);
+    let state = Arc::new(State::open(&dir)?);
+    let holder = format!(
+        "pid {} (strata deploy {}) since {}",
+        std::process::id(),
+        args.spec.display(),
+        unix_time_now()
+    );
+    let _lock = DeployLock::take(&dir, &holder)?;
+    let (inventory, in_lab) = inventory(home, model, &dir, ssh_config)?;
+    if !json {
+        out.note(&format!(
+            "strata: deploying `{}`: {} steps on {} hosts{}\n",
+            model.cloud,
+            plan.steps.len(),
+            model.hosts.len(),
+            if in_lab { " (in the lab)" } else { "" }
+        ));
+    }
+    let redactor = Arc::new(Redactor::default());
+    let options = DeployOptions {
+        parallel,
+        timeout: Duration::from_secs(step_timeout),
+        log_dir: dir.join("logs"),
+    };
+    let shared = Mutex::new(&mut *out);
+    let print = |text: String| {
+        let mut o = shared.lock().unwrap_or_else(|e| e.into_inner());
+        if json {
+            o.out(&text);
+        } else {
+            o.note(&text);
+        }
+    };
+    let events = |event: Event| {
+        if json {
+            print(format!(
+                "{}\n",
+                serde_json::to_string(&event).expect("events serialize")
+            ));
+            return;
+        }
+        match event {
+            Event::Done {
+                step,
+                actions,
+                seconds,
+                ..
+            } if !actions.is_empty() => print(format!(
+                "  changed {step} ({seconds:.1} s): {}\n",
+                summarize(&actions)
+            )),
+            Event::Failed {
+                step,
+                action,
+                status,
+                ..
+            } => print(format!(
+                "  FAILED  {step}: {action}{}\n",
+                status.map(|s| format!(" (exit {s})")).unwrap_or_default()
+            )),
+            _ => {}
+        }
+    };
+    let result = strata_engine::deploy(
+        model,
+        &loaded.catalog,
+        &plan,
+        &inventory,
+        state,
+        redactor.clone(),
+        &options,
+        &events,
+    );
+    for t in inventory.values() {
+        t.close();
+    }
+    let out = shared.into_inner().unwrap_or_else(|e| e.into_inner());
+    let report = result?;
+    if json {
+        out.out(&format!(
+            "{}\n",
+            serde_json::json!({ "event": "report", "report": report })
+        ));
+    } else {
+        out.out(&format!(
+            "deploy of `{}`: {} steps: {} changed, {} unchanged, {} resumed, {} without operations yet, {} failed, {} skipped; {:.1} s\n",
+            model.cloud,
+            report.steps,
+            report.changed,
+            report.unchanged,
+            report.resumed,
+            report.without_operations,
+            report.failures.len(),
+            report.failures.iter().map(|f| f.skipped.len()).sum::<usize>(),
+            report.seconds
+        ));
+        for f in &report.failures {
+            out.out(&format!(
+                "\nfailed: {} on {}\n  while: {}\n",
+                f.step, f.host, f.action
+            ));
+            if let Some(s) = f.status {
+                out.out(&format!("  exit code: {s}\n"));
+            }
+            if !f.stderr.is_empty() {
+                out.out(&format!(
+                    "  stderr:\n{}\n",
+                    f.stderr
+                        .lines()
+                        .map(|l| format!("    {l}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                ));
+            }
+            if !f.skipped.is_empty() {
+                out.out(&format!(
+                    "  not run because of it ({}): {}\n",
+                    f.skipped.len(),
+                    f.skipped.join(", ")
+                ));
+            }
+        }
+        if !report.failures.is_empty() {
+            out.out(&format!(
+                "\nlogs: {}; run `strata deploy {}` again to resume\n",
+                dir.join("logs").display(),
+                args.spec.display()
+            ));
+        }
+    }
+    Ok(if report.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub fn status(home: &Path, args: &SpecArgs, out: &mut Printer) -> anyhow::Result<ExitCode> {
+    let loaded = match super::valid_model(args, out)? {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    let model = loaded.model.as_ref().expect("valid");
+    let plan = strata_plan::build(model, &loaded.catalog)?;
+    let dir = cloud_dir(home, &model.cloud);
+    if !dir.join("state.db").exists() {
+        out.out(&format!(
+            "`{}` has not been deployed: {} steps to run\n",
+            model.cloud,
+            plan.steps.len()
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let state = State::open(&dir)?;
+    let rows = state.steps()?;
+    let by_id: std::collections::HashMap<&str, &strata_engine::StepRow> =
+        rows.iter().map(|r| (r.id.as_str(), r)).collect();
+    let (mut done, mut failed, mut pending) = (0, Vec::new(), 0);
+    for s in &plan.steps {
+        match by_id.get(s.id.as_str()) {
+            Some(r) if r.status == "done" => done += 1,
+            Some(r) => failed.push((s.id.clone(), r.detail.clone().unwrap_or_default())),
+            None => pending += 1,
+        }
+    }
+    let last = state
+        .last_run()?
+        .map(|(id, status)| format!("run {id}: {status}"))
+        .unwrap_or_else(|| "no run".into());
+    out.out(&format!(
+        "`{}` ({last}): {done} of {} steps done, {} failed, {pending} not run\n",
+        model.cloud,
+        plan.steps.len(),
+        failed.len()
+    ));
+    for (id, detail) in failed {
+        out.out(&format!("  failed: {id}: {detail}\n"));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Local time as the holder of the lock writes it (seconds since the epoch, for any reader).
+fn unix_time_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("{secs} (unix time)")
+}
+
+/// "write 20, run 5, enable 1" rather than 26 lines: actions counted by their verb, with the
+/// one thing when there is only one.
+fn summarize(actions: &[String]) -> String {
+    if actions.len() == 1 {
+        return actions[0].clone();
+    }
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for a in actions {
+        let verb = a.split_whitespace().next().unwrap_or_default();
+        match counts.iter_mut().find(|(v, _)| *v == verb) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((verb, 1)),
+        }
+    }
+    format!(
+        "{} actions ({})",
+        actions.len(),
+        counts
+            .iter()
+            .map(|(v, n)| format!("{v} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
