@@ -27,9 +27,7 @@ fn inventory(
 ) -> anyhow::Result<(Inventory, bool)> {
     let lab = strata_lab::LabState::new(home, &model.cloud);
     let in_lab = lab.exists() && !lab.hosts().is_empty();
-    let control_dir = state_dir.join("ssh");
-    std::fs::create_dir_all(&control_dir)
-        .with_context(|| format!("creating {}", control_dir.display()))?;
+    let control_dir = control_dir(state_dir)?;
     let mut inventory = Inventory::new();
     for h in &model.hosts {
         let transport = if in_lab {
@@ -153,6 +151,8 @@ pub fn run(
     for t in inventory.values() {
         t.close();
     }
+    // Empty once every master has exited; left alone otherwise.
+    let _ = std::fs::remove_dir(control_dir(&dir)?);
     let out = shared.into_inner().unwrap_or_else(|e| e.into_inner());
     let report = result?;
     if json {
@@ -290,4 +290,21 @@ fn summarize(actions: &[String]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     )
+}
+
+/// Where the SSH ControlMaster sockets go: a short path (a Unix socket path is at most 107
+/// bytes, and ssh adds 57 to it), private to root, one per cloud.
+fn control_dir(state_dir: &Path) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let hash = state_dir
+        .to_string_lossy()
+        .bytes()
+        .fold(0xcbf29ce484222325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+        });
+    let dir = std::env::temp_dir().join(format!("strata-ssh-{:012x}", hash >> 16));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("chmod {}", dir.display()))?;
+    Ok(dir)
 }

@@ -1,0 +1,339 @@
+//! The engine on real lab hosts, run as a user runs it: `strata deploy` of the demo service
+//! (bench/engine: 20 templated files, a generated secret, 5 guarded commands, memcached) on
+//! three hosts at two sites. A second run applies nothing; a deploy killed at random points
+//! and started again converges without redoing finished steps; a host that goes down fails
+//! clearly while the others finish, and a re-run converges once it is back; no generated
+//! secret shows in any log, event or terminal output; two deploys never run at once.
+#![cfg(feature = "lab-tests")]
+#![allow(clippy::print_stderr)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const SPEC: &str = "bench/engine/spec.yaml";
+const CATALOG: &str = "bench/engine/catalog";
+const LAB: &str = "enginetest";
+const HOSTS: [&str; 3] = ["e-0", "e-1", "w-0"];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn home() -> PathBuf {
+    root().join("target/lab-tests-home")
+}
+
+fn command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
+    cmd.args(args)
+        .current_dir(root())
+        .env("STRATA_HOME", home())
+        .env("STRATA_CATALOG", root().join(CATALOG));
+    cmd
+}
+
+fn strata(args: &[&str]) -> Output {
+    command(args).output().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = strata(args);
+    assert!(
+        out.status.success(),
+        "strata {}: {}",
+        args.join(" "),
+        text(&out)
+    );
+    text(&out)
+}
+
+fn ssh(node: &str, script: &str) -> String {
+    let out = strata(&["lab", "ssh", "--lab", LAB, node, script]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The JSON events of a `deploy --json` run, by kind.
+fn events(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn report(stdout: &str) -> serde_json::Value {
+    events(stdout)
+        .into_iter()
+        .find(|e| e["event"] == "report")
+        .map(|e| e["report"].clone())
+        .expect("a report line")
+}
+
+fn fresh_lab() {
+    if home().join("labs").join(LAB).exists() {
+        ok(&["lab", "down", "--lab", LAB]);
+    }
+    let _ = std::fs::remove_dir_all(home().join("clouds").join(LAB));
+    ok(&["lab", "up", SPEC]);
+}
+
+fn down() {
+    ok(&["lab", "down", "--lab", LAB]);
+    let _ = std::fs::remove_dir_all(home().join("clouds").join(LAB));
+}
+
+/// Every host as the demo service wants it: files, each guarded command run exactly once,
+/// memcached running.
+fn assert_converged() {
+    for h in HOSTS {
+        let out = ssh(h, "ls /etc/demo | wc -l; cat /var/lib/demo/ran-1 /var/lib/demo/ran-2 /var/lib/demo/ran-3 /var/lib/demo/ran-4 /var/lib/demo/ran-5 | wc -l; systemctl is-active memcached; grep -c '^host = ' /etc/demo/file-11.conf");
+        assert_eq!(
+            out.split_whitespace().collect::<Vec<_>>(),
+            vec!["20", "5", "active", "1"],
+            "{h}: files, one run of each guarded command, memcached"
+        );
+    }
+}
+
+#[test]
+fn a_second_run_applies_nothing_and_drift_is_corrected() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    fresh_lab();
+    let first = strata(&["deploy", "--json", SPEC]);
+    assert!(first.status.success(), "{}", text(&first));
+    let r = report(&String::from_utf8_lossy(&first.stdout));
+    assert_eq!(r["changed"], 3, "{r}");
+    assert_converged();
+    let second = strata(&["deploy", "--json", SPEC]);
+    let r = report(&String::from_utf8_lossy(&second.stdout));
+    assert_eq!(
+        (
+            r["changed"].as_u64(),
+            r["unchanged"].as_u64(),
+            r["failures"].as_array().map(Vec::len)
+        ),
+        (Some(0), Some(8), Some(0)),
+        "{r}"
+    );
+    // Drift: a file removed and memcached's config edited are put back, memcached restarted.
+    ssh(
+        "w-0",
+        "rm /etc/demo/file-05.conf; sed -i 's/-m 32/-m 64/' /etc/memcached.conf",
+    );
+    let third = strata(&["deploy", "--json", SPEC]);
+    let done: Vec<serde_json::Value> = events(&String::from_utf8_lossy(&third.stdout))
+        .into_iter()
+        .filter(|e| e["event"] == "done" && !e["actions"].as_array().unwrap().is_empty())
+        .collect();
+    assert_eq!(done.len(), 1, "only w-0's step changed: {done:?}");
+    assert_eq!(
+        done[0]["actions"],
+        serde_json::json!([
+            "write /etc/demo/file-05.conf",
+            "write /etc/memcached.conf",
+            "restart memcached (its configuration or packages changed)"
+        ])
+    );
+    assert_converged();
+    down();
+}
+
+#[test]
+fn a_deploy_killed_at_random_points_converges_without_redoing_steps() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    for round in 0..3u64 {
+        fresh_lab();
+        let delay = 150
+            + (seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(round * 1442695040888963407)
+                >> 33)
+                % 1000;
+        let mut child = command(&["deploy", "--json", SPEC])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        let _ = child.kill();
+        let killed = child.wait_with_output().unwrap();
+        let before: Vec<String> = events(&String::from_utf8_lossy(&killed.stdout))
+            .into_iter()
+            .filter(|e| e["event"] == "done")
+            .map(|e| e["step"].as_str().unwrap().to_owned())
+            .collect();
+        let again = strata(&["deploy", "--json", SPEC]);
+        assert!(again.status.success(), "{}", text(&again));
+        let after = events(&String::from_utf8_lossy(&again.stdout));
+        let resumed: Vec<&str> = after
+            .iter()
+            .filter(|e| e["event"] == "resumed")
+            .map(|e| e["step"].as_str().unwrap())
+            .collect();
+        eprintln!(
+            "round {round}: killed after {delay} ms with {} steps done; the next run resumed {}",
+            before.len(),
+            resumed.len()
+        );
+        for step in &before {
+            assert!(
+                resumed.contains(&step.as_str()),
+                "{step} finished before the kill and must not be redone"
+            );
+        }
+        assert_converged();
+        let r = report(&String::from_utf8_lossy(
+            &strata(&["deploy", "--json", SPEC]).stdout,
+        ));
+        assert_eq!(
+            r["changed"], 0,
+            "converged: a further run changes nothing: {r}"
+        );
+    }
+    down();
+}
+
+#[test]
+fn a_host_that_goes_down_fails_clearly_while_the_others_finish() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    fresh_lab();
+    let netns = format!("strata.{LAB}.w-0");
+    let link = |state: &str| {
+        assert!(Command::new("ip")
+            .args(["-n", &netns, "link", "set", "eth0", state])
+            .status()
+            .unwrap()
+            .success())
+    };
+    link("down");
+    let run = strata(&["deploy", SPEC]);
+    link("up");
+    assert!(Command::new("ip")
+        .args([
+            "-n",
+            &netns,
+            "route",
+            "replace",
+            "default",
+            "via",
+            "10.72.0.1"
+        ])
+        .status()
+        .unwrap()
+        .success());
+    let out = text(&run);
+    assert_eq!(run.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("failed: west/w-0/base:packages on w-0")
+            && out.contains("while: reach the host"),
+        "{out}"
+    );
+    assert!(
+        out.contains("not run because of it (2): west/w-0/demo:configure, west/w-0/demo:ready"),
+        "dependents are reported under the failure: {out}"
+    );
+    assert_eq!(
+        out.matches("FAILED").count(),
+        1,
+        "only the cause is reported as a failure: {out}"
+    );
+    for h in ["e-0", "e-1"] {
+        assert_eq!(ssh(h, "ls /etc/demo | wc -l").trim(), "20", "{h} finished");
+    }
+    let status = ok(&["status", SPEC]);
+    assert!(
+        status.contains("failed: west/w-0/base:packages"),
+        "{status}"
+    );
+    // Back: the next run converges.
+    let again = strata(&["deploy", SPEC]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert_converged();
+    down();
+}
+
+#[test]
+fn secrets_never_reach_logs_events_or_the_terminal_and_deploys_do_not_overlap() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    fresh_lab();
+    let mut seen = String::new();
+    // A deploy that is slowed down, to try a second one while it holds the lock.
+    let first = command(&["deploy", SPEC])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    let second = strata(&["deploy", SPEC]);
+    let first = first.wait_with_output().unwrap();
+    seen.push_str(&text(&first));
+    seen.push_str(&text(&second));
+    if !second.status.success() {
+        assert!(
+            text(&second).contains("another deploy of this cloud is running: pid"),
+            "{}",
+            text(&second)
+        );
+    } else {
+        eprintln!("the first deploy ended before the second started; the lock is also unit-tested");
+    }
+    for args in [
+        vec!["deploy", "--json", SPEC],
+        vec!["deploy", SPEC],
+        vec!["status", SPEC],
+        vec!["plan", SPEC],
+    ] {
+        seen.push_str(&text(&strata(&args)));
+    }
+    let secret = ssh("e-0", "cut -d' ' -f3 /etc/demo/secret.conf")
+        .trim()
+        .to_owned();
+    assert_eq!(secret.len(), 32, "the host got the generated secret");
+    assert_eq!(
+        ssh("w-0", "cut -d' ' -f3 /etc/demo/secret.conf").trim(),
+        secret,
+        "one secret for the cloud"
+    );
+    assert!(
+        !seen.contains(&secret),
+        "a secret reached the terminal or the event stream"
+    );
+    let dir = home().join("clouds").join(LAB);
+    for entry in std::fs::read_dir(dir.join("logs")).unwrap() {
+        let log = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(!log.contains(&secret), "a secret reached a log");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(dir.join("state.db"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    assert_eq!(ssh("e-0", "stat -c %a /etc/demo/secret.conf").trim(), "600");
+    down();
+}
