@@ -73,6 +73,9 @@ pub struct StepDef {
     pub doc: Option<String>,
     /// What the step does on its host; every string is a template rendered at deploy time.
     pub ops: Vec<OpDef>,
+    /// How many times the step is run again after failing, when its operations are safe to
+    /// repeat (e.g. joining a cluster whose first member is still starting). 0 by default.
+    pub retries: u32,
 }
 
 /// An operation as the catalog writes it (see strata-ops for what each does).

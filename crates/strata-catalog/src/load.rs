@@ -223,6 +223,7 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
                         "estimate_s",
                         "doc",
                         "ops",
+                        "retries",
                     ],
                     diags,
                 );
@@ -275,6 +276,9 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
                         .unwrap_or(1000),
                     doc: string(sr.get("doc"), "`doc`", diags).map(|d| d.value),
                     ops: step_ops,
+                    retries: uint(sr.get("retries"), "`retries`", 20, diags)
+                        .map(|r| r.value)
+                        .unwrap_or(0),
                 });
             }
         }

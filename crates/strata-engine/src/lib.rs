@@ -6,9 +6,11 @@
 //! deploy resumes without redoing finished steps whose inputs did not change.
 
 mod lock;
+mod preview;
 mod redact;
 mod render;
 mod state;
+mod step;
 mod walk;
 
 use std::collections::HashMap;
@@ -16,6 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use lock::{DeployLock, LockError};
+pub use preview::{preview, StepPreview};
 pub use redact::Redactor;
 pub use state::{State, StepRecord, StepRow};
 pub use walk::{deploy, DeployOptions, Event, Failure, Report};

@@ -14,12 +14,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use strata_catalog::Catalog;
 use strata_model::Model;
-use strata_ops::Op;
 use strata_plan::Plan;
 
 use crate::render::Renderer;
 use crate::state::StepRecord;
 use crate::{EngineError, Inventory, Redactor, State};
+
+/// Pause before a step that declared itself safe to repeat is tried again.
+const RETRY_DELAY: Duration = Duration::from_secs(2);
 
 pub struct DeployOptions {
     /// Steps running at once, over all hosts.
@@ -217,23 +219,9 @@ pub fn deploy(
             Ok(o) => o,
             Err(e) => return fail("read the deployment's outputs", None, &e.to_string()),
         };
-        let ops: Vec<Op> = if step.service == "base" && step.action == "packages" {
-            vec![Op::Packages {
-                names: strata_plan::host_packages(model, catalog, host)
-                    .into_iter()
-                    .collect(),
-            }]
-        } else {
-            let defs = catalog
-                .service(&step.service)
-                .and_then(|s| s.step(&step.action))
-                .map(|d| d.ops.as_slice())
-                .unwrap_or(&[]);
-            let ctx = renderer.context(model, host, step, &outputs);
-            match renderer.ops(defs, &ctx) {
-                Ok(ops) => ops,
-                Err(e) => return fail("render the step's operations", None, &e),
-            }
+        let ops = match crate::step::step_ops(model, catalog, &renderer, step, host, &outputs) {
+            Ok(ops) => ops,
+            Err(e) => return fail("render the step's operations", None, &e),
         };
         let inputs = strata_ops::sha256_hex(format!("{}\n{ops:?}", step.id).as_bytes());
         if resume.is_some_and(|since| state.done_with(&step.id, &inputs, since).unwrap_or(false)) {
@@ -260,23 +248,13 @@ pub fn deploy(
             };
         }
         let transport = &inventory[&step.host];
-        let probe = strata_ops::probe_script(&ops);
-        let facts = if probe.is_empty() {
-            strata_ops::Facts::default()
-        } else {
-            match transport.run(&probe, options.timeout) {
-                Ok(out) if out.success() => strata_ops::parse_facts(&ops, &out.stdout),
-                Ok(out) => {
-                    record("failed", false, Some("gathering facts failed"));
-                    return fail("gather facts", Some(out.status), &out.stderr);
-                }
-                Err(e) => {
-                    record("failed", false, Some(&e.to_string()));
-                    return fail("reach the host", None, &e.to_string());
-                }
+        let actions = match crate::step::needed_actions(transport.as_ref(), &ops, options.timeout) {
+            Ok(actions) => actions,
+            Err(e) => {
+                record("failed", false, Some(&e.stderr));
+                return fail(e.what, e.status, &e.stderr);
             }
         };
-        let actions = strata_ops::plan(&ops, &facts);
         let changes: Vec<String> = actions
             .iter()
             .filter(|a| a.changes)
@@ -369,7 +347,28 @@ pub fn deploy(
                     host: step.host.clone(),
                 });
                 let t = Instant::now();
-                let outcome = run_step(i);
+                // A step that declares itself safe to repeat gets more tries after a failure.
+                let retries = catalog
+                    .service(&step.service)
+                    .and_then(|svc| svc.step(&step.action))
+                    .map(|d| d.retries)
+                    .unwrap_or(0);
+                let mut outcome = run_step(i);
+                for attempt in 1..=retries {
+                    let Outcome::Failed(f) = &outcome else { break };
+                    log(
+                        &step.host,
+                        &format!(
+                            "{} failed ({}); try {} of {}",
+                            step.id,
+                            f.action,
+                            attempt + 1,
+                            retries + 1
+                        ),
+                    );
+                    std::thread::sleep(RETRY_DELAY);
+                    outcome = run_step(i);
+                }
                 let mut g = sched.lock().unwrap_or_else(|e| e.into_inner());
                 g.busy.remove(&step.host);
                 g.remaining -= 1;

@@ -36,8 +36,16 @@ fn link_exists(netns: &str, link: &str) -> bool {
     .unwrap_or(false)
 }
 
-/// Makes a namespace (journaled first) unless it exists, with loopback up.
+/// Makes a namespace (journaled first) unless this lab made it already, with loopback up.
+/// A namespace of that name that this lab did not make (another lab of the same cloud under
+/// another STRATA_HOME) is refused, never adopted: the names are global to the machine.
 pub(crate) fn add_netns(journal: &Journal, name: &str) -> Result<(), LabError> {
+    let ours = journal.read().contains(&Resource::Netns(name.to_owned()));
+    if netns_exists(name) && !ours {
+        return Err(LabError::Spec(format!(
+            "network namespace {name} exists but this lab did not make it (a lab of the same cloud under another STRATA_HOME?); take that lab down, or name the cloud differently"
+        )));
+    }
     if !netns_exists(name) {
         journal.record(&Resource::Netns(name.to_owned()))?;
         ip(&["netns", "add", name])?;

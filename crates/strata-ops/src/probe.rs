@@ -54,7 +54,7 @@ pub fn probe_script(ops: &[Op]) -> String {
             } => {
                 if let Some(path) = creates {
                     script.push_str(&format!(
-                        "[ -e {} ] && echo '@F{i} done yes'\n",
+                        "if [ -e {} ]; then echo '@F{i} done yes'; fi\n",
                         quote(path)
                     ));
                 } else if let Some(check) = unless {

@@ -165,7 +165,8 @@ fn probes_and_applies_run_for_real() {
         )
     };
     for round in 0..2 {
-        let (_, probe) = sh(&probe_script(&ops));
+        let (probe_status, probe) = sh(&probe_script(&ops));
+        assert_eq!(probe_status, 0, "a probe succeeds whatever it finds");
         let actions = plan(&ops, &parse_facts(&ops, &probe));
         let changes = actions.iter().filter(|a| a.changes).count();
         assert_eq!(

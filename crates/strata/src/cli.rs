@@ -34,6 +34,12 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
         format: PlanFormat,
+        /// Do not probe the hosts, even when the cloud has a lab or a deployment.
+        #[arg(long)]
+        offline: bool,
+        /// An ssh_config for real servers (probing them shows what would change).
+        #[arg(long, value_name = "FILE")]
+        ssh_config: Option<PathBuf>,
     },
     /// Deploy the spec onto its hosts (the lab's, when a lab of this cloud runs): gather
     /// facts, apply only the difference, in dependency order; resumes an unfinished run.

@@ -242,6 +242,10 @@ fn a_host_that_goes_down_fails_clearly_while_the_others_finish() {
     let out = text(&run);
     assert_eq!(run.status.code(), Some(1), "{out}");
     assert!(
+        out.contains("host e-0 finished") && out.contains("site east finished"),
+        "progress per host and site: {out}"
+    );
+    assert!(
         out.contains("failed: west/w-0/base:packages on w-0")
             && out.contains("while: reach the host"),
         "{out}"
@@ -336,4 +340,42 @@ fn secrets_never_reach_logs_events_or_the_terminal_and_deploys_do_not_overlap() 
     );
     assert_eq!(ssh("e-0", "stat -c %a /etc/demo/secret.conf").trim(), "600");
     down();
+}
+
+#[test]
+fn a_step_that_declares_it_safe_is_tried_again() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let spec = "crates/strata/tests/fixtures/engine/flaky.yaml";
+    let catalog = root().join("crates/strata/tests/fixtures/engine/catalog");
+    let run = |args: &[&str]| {
+        command(args)
+            .env("STRATA_CATALOG", &catalog)
+            .output()
+            .unwrap()
+    };
+    if home().join("labs/retrytest").exists() {
+        assert!(run(&["lab", "down", "--lab", "retrytest"]).status.success());
+    }
+    let _ = std::fs::remove_dir_all(home().join("clouds/retrytest"));
+    assert!(run(&["lab", "up", spec]).status.success());
+    let deploy = run(&["deploy", spec]);
+    assert!(deploy.status.success(), "{}", text(&deploy));
+    let tries = String::from_utf8_lossy(
+        &run(&[
+            "lab",
+            "ssh",
+            "--lab",
+            "retrytest",
+            "f-0",
+            "wc -l < /var/lib/flaky/tries",
+        ])
+        .stdout,
+    )
+    .trim()
+    .to_owned();
+    assert_eq!(tries, "2", "failed once, then worked on the retry");
+    let log = std::fs::read_to_string(home().join("clouds/retrytest/logs/f-0.log")).unwrap();
+    assert!(log.contains("try 2 of 3"), "{log}");
+    assert!(run(&["lab", "down", "--lab", "retrytest"]).status.success());
+    let _ = std::fs::remove_dir_all(home().join("clouds/retrytest"));
 }

@@ -19,7 +19,7 @@ pub fn cloud_dir(home: &Path, cloud: &str) -> PathBuf {
 
 /// How to reach each host: through the lab's network when a lab of this cloud exists, else
 /// directly at the node's address with the operator's ssh_config.
-fn inventory(
+pub(super) fn inventory(
     home: &Path,
     model: &strata_model::Model,
     state_dir: &Path,
@@ -108,6 +108,12 @@ pub fn run(
             o.note(&text);
         }
     };
+    // Steps left per host and per site, to say when each is done.
+    let left = Mutex::new((
+        count_by(&plan, |s| s.host.clone()),
+        count_by(&plan, |s| s.site.clone()),
+        std::collections::HashMap::<String, usize>::new(),
+    ));
     let events = |event: Event| {
         if json {
             print(format!(
@@ -115,6 +121,44 @@ pub fn run(
                 serde_json::to_string(&event).expect("events serialize")
             ));
             return;
+        }
+        let finished = match &event {
+            Event::Done {
+                step,
+                host,
+                actions,
+                ..
+            } => Some((step.clone(), host.clone(), !actions.is_empty())),
+            Event::Resumed { step, host }
+            | Event::Skipped { step, host, .. }
+            | Event::Failed { step, host, .. } => Some((step.clone(), host.clone(), false)),
+            Event::Started { .. } => None,
+        };
+        if let Some((step, host, changed)) = finished {
+            let site = step.split('/').next().unwrap_or_default().to_owned();
+            let mut guard = left.lock().unwrap_or_else(|e| e.into_inner());
+            let (hosts, sites, changes) = &mut *guard;
+            if changed {
+                *changes.entry(host.clone()).or_default() += 1;
+            }
+            let host_left = hosts.get_mut(&host).map(|n| {
+                *n -= 1;
+                *n
+            });
+            let site_left = sites.get_mut(&site).map(|n| {
+                *n -= 1;
+                *n
+            });
+            if host_left == Some(0) {
+                let n = changes.get(&host).copied().unwrap_or(0);
+                print(format!(
+                    "  host {host} finished ({n} step{} changed something)\n",
+                    if n == 1 { "" } else { "s" }
+                ));
+            }
+            if site_left == Some(0) {
+                print(format!("  site {site} finished\n"));
+            }
         }
         match event {
             Event::Done {
@@ -307,4 +351,15 @@ fn control_dir(state_dir: &Path) -> anyhow::Result<PathBuf> {
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("chmod {}", dir.display()))?;
     Ok(dir)
+}
+
+fn count_by(
+    plan: &strata_plan::Plan,
+    key: impl Fn(&strata_plan::Step) -> String,
+) -> std::collections::HashMap<String, usize> {
+    let mut counts = std::collections::HashMap::new();
+    for s in &plan.steps {
+        *counts.entry(key(s)).or_default() += 1;
+    }
+    counts
 }

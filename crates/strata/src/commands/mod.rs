@@ -20,7 +20,19 @@ use crate::printer::Printer;
 pub fn run(cli: Cli, out: &mut Printer) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate::run(&args, out),
-        Command::Plan { spec, format } => plan::run(&spec, format, out),
+        Command::Plan {
+            spec,
+            format,
+            offline,
+            ssh_config,
+        } => plan::run(
+            &cli.home,
+            &spec,
+            format,
+            offline,
+            ssh_config.as_deref(),
+            out,
+        ),
         Command::Deploy {
             spec,
             parallel,

@@ -1,22 +1,98 @@
-//! `strata plan`: the steps of a deploy across every site, as text, JSON or Graphviz.
+//! `strata plan`: the steps of a deploy across every site, as text, JSON or Graphviz; and,
+//! when the cloud's hosts exist (a lab, or an earlier deploy, or `--ssh-config`), what each
+//! step would change on its host now.
 
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::cli::{PlanFormat, SpecArgs};
 use crate::printer::Printer;
 
-pub fn run(args: &SpecArgs, format: PlanFormat, out: &mut Printer) -> anyhow::Result<ExitCode> {
-    let loaded = super::load(args)?;
-    super::print_diagnostics(&loaded, out);
-    if loaded.failed(args.deny_warnings) {
-        return Ok(ExitCode::from(1));
-    }
+pub fn run(
+    home: &Path,
+    args: &SpecArgs,
+    format: PlanFormat,
+    offline: bool,
+    ssh_config: Option<&Path>,
+    out: &mut Printer,
+) -> anyhow::Result<ExitCode> {
+    let loaded = match super::valid_model(args, out)? {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
     let model = loaded.model.as_ref().expect("no errors means a model");
     let plan = strata_plan::build(model, &loaded.catalog)?;
-    out.out(&match format {
-        PlanFormat::Text => plan.to_text(model),
-        PlanFormat::Json => plan.to_json(),
-        PlanFormat::Dot => plan.to_dot(),
-    });
+    let dir = super::deploy::cloud_dir(home, &model.cloud);
+    let hosts_exist = strata_lab::LabState::new(home, &model.cloud).exists()
+        || dir.join("state.db").exists()
+        || ssh_config.is_some();
+    let changes = if offline || !hosts_exist {
+        None
+    } else {
+        let state = Arc::new(strata_engine::State::open(&dir)?);
+        let (inventory, _) = super::deploy::inventory(home, model, &dir, ssh_config)?;
+        let preview = strata_engine::preview(
+            model,
+            &loaded.catalog,
+            &plan,
+            &inventory,
+            state,
+            Arc::new(strata_engine::Redactor::default()),
+            Duration::from_secs(60),
+        );
+        for t in inventory.values() {
+            t.close();
+        }
+        Some(preview)
+    };
+    match format {
+        PlanFormat::Text => {
+            let mut text = plan.to_text(model);
+            if let Some(changes) = &changes {
+                text.push_str(&changes_text(changes));
+            }
+            out.out(&text);
+        }
+        PlanFormat::Json => match &changes {
+            Some(changes) => {
+                let mut doc: serde_json::Value = serde_json::from_str(&plan.to_json())?;
+                doc["changes"] = serde_json::to_value(changes)?;
+                out.out(&format!("{}\n", serde_json::to_string_pretty(&doc)?));
+            }
+            None => out.out(&plan.to_json()),
+        },
+        PlanFormat::Dot => out.out(&plan.to_dot()),
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+fn changes_text(changes: &[strata_engine::StepPreview]) -> String {
+    let mut text = String::from("\nwhat would change now, by host (facts gathered from the hosts; changes early on can make later steps need more):\n");
+    let (mut same, mut unknown) = (0, 0);
+    let mut current = "";
+    for c in changes {
+        if c.actions.is_empty() && c.unknown.is_none() {
+            same += 1;
+            continue;
+        }
+        if c.host != current {
+            text.push_str(&format!("  {}\n", c.host));
+            current = &c.host;
+        }
+        match &c.unknown {
+            Some(why) => {
+                unknown += 1;
+                text.push_str(&format!("    {}: not known yet: {why}\n", c.step));
+            }
+            None => {
+                for a in &c.actions {
+                    text.push_str(&format!("    {}: {a}\n", c.step));
+                }
+            }
+        }
+    }
+    text.push_str(&format!("  {} steps would change something, {same} are already as desired, {unknown} not known yet\n", changes.len() - same - unknown));
+    text
 }
