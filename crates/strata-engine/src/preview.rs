@@ -37,9 +37,7 @@ pub fn preview(
     redactor: Arc<Redactor>,
     timeout: Duration,
 ) -> Vec<StepPreview> {
-    for secret in state.secret_values().unwrap_or_default() {
-        redactor.add(&secret);
-    }
+    let _ = redactor.learn(&state);
     let renderer = Renderer::new(model, catalog, state.clone(), redactor.clone());
     let outputs = state.outputs().unwrap_or_default();
     let host_ids: HashMap<&str, usize> = model

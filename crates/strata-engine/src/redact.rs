@@ -1,5 +1,6 @@
-//! Keeps secrets out of everything shown or written: every generated secret's value is
-//! replaced by asterisks in any text before it reaches a terminal, a log or an event.
+//! Keeps secrets out of everything shown or written: every generated secret's value, and
+//! every value fetched from a host, is replaced by asterisks in any text before it reaches a
+//! terminal, a log or an event.
 
 use std::sync::RwLock;
 
@@ -19,6 +20,18 @@ impl Redactor {
                 list.push(secret.to_owned());
             }
         }
+    }
+
+    /// Learns every value the deployment keeps that must not be shown: generated secrets and
+    /// the outputs fetched from hosts (keys among them; all treated as sensitive).
+    pub fn learn(&self, state: &crate::State) -> Result<(), crate::EngineError> {
+        for value in state.secret_values()? {
+            self.add(&value);
+        }
+        for value in state.outputs()?.into_values() {
+            self.add(&value);
+        }
+        Ok(())
     }
 
     pub fn redact(&self, text: &str) -> String {

@@ -142,9 +142,7 @@ pub fn deploy(
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<Report, EngineError> {
     let started = Instant::now();
-    for secret in state.secret_values()? {
-        redactor.add(&secret);
-    }
+    redactor.learn(&state)?;
     let (run, resume) = state.begin_run()?;
     std::fs::create_dir_all(&options.log_dir).map_err(|source| EngineError::Io {
         what: "creating",
@@ -295,6 +293,7 @@ pub fn deploy(
         }
         let parsed = strata_ops::parse_apply(&actions, &out.stdout);
         for (name, value) in &parsed.outputs {
+            redactor.add(value);
             if let Err(e) = state.set_output(name, value) {
                 return fail("store an output", None, &e.to_string());
             }
