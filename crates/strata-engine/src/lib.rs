@@ -31,13 +31,8 @@ pub enum EngineError {
         #[source]
         source: rusqlite::Error,
     },
-    #[error("{what} {path}: {source}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] strata_sys::IoError),
     #[error(transparent)]
     Lock(#[from] LockError),
     #[error("no way to reach host `{0}`")]

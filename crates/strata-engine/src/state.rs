@@ -62,10 +62,7 @@ fn now() -> f64 {
 impl State {
     /// Opens (or makes) the state of a cloud in `dir`.
     pub fn open(dir: &Path) -> Result<State, EngineError> {
-        let io = |what: &'static str, path: &Path| {
-            let path = path.to_owned();
-            move |source| EngineError::Io { what, path, source }
-        };
+        use strata_sys::io;
         std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
             .map_err(io("chmod", dir))?;

@@ -144,11 +144,8 @@ pub fn deploy(
     let started = Instant::now();
     redactor.learn(&state)?;
     let (run, resume) = state.begin_run()?;
-    std::fs::create_dir_all(&options.log_dir).map_err(|source| EngineError::Io {
-        what: "creating",
-        path: options.log_dir.clone(),
-        source,
-    })?;
+    std::fs::create_dir_all(&options.log_dir)
+        .map_err(strata_sys::io("creating", &options.log_dir))?;
     let renderer = Renderer::new(model, catalog, state.clone(), redactor.clone());
     let host_ids: HashMap<&str, usize> = model
         .hosts
@@ -228,7 +225,7 @@ pub fn deploy(
         let t0 = now();
         let record = |status: &str, changed: bool, detail: Option<&str>| {
             let detail = detail.map(|d| redactor.redact(d));
-            let _ = state.record_step(&StepRecord {
+            state.record_step(&StepRecord {
                 run,
                 step: &step.id,
                 inputs: &inputs,
@@ -236,10 +233,12 @@ pub fn deploy(
                 started: t0,
                 changed,
                 detail: detail.as_deref(),
-            });
+            })
         };
         if ops.is_empty() {
-            record("done", false, Some("no operations"));
+            if let Err(e) = record("done", false, Some("no operations")) {
+                return fail("journal the step", None, &e.to_string());
+            }
             return Outcome::Done {
                 actions: Vec::new(),
                 no_ops: true,
@@ -249,7 +248,7 @@ pub fn deploy(
         let actions = match crate::step::needed_actions(transport.as_ref(), &ops, options.timeout) {
             Ok(actions) => actions,
             Err(e) => {
-                record("failed", false, Some(&e.stderr));
+                let _ = record("failed", false, Some(&e.stderr));
                 return fail(e.what, e.status, &e.stderr);
             }
         };
@@ -259,7 +258,9 @@ pub fn deploy(
             .map(|a| a.describe.clone())
             .collect();
         if actions.is_empty() {
-            record("done", false, None);
+            if let Err(e) = record("done", false, None) {
+                return fail("journal the step", None, &e.to_string());
+            }
             return Outcome::Done {
                 actions: Vec::new(),
                 no_ops: false,
@@ -281,7 +282,7 @@ pub fn deploy(
         let out = match result {
             Ok(out) => out,
             Err(e) => {
-                record("failed", false, Some(&e.to_string()));
+                let _ = record("failed", false, Some(&e.to_string()));
                 return fail("reach the host", None, &e.to_string());
             }
         };
@@ -299,14 +300,16 @@ pub fn deploy(
             }
         }
         if let Some(f) = parsed.failure {
-            record("failed", true, Some(&actions[f.action].describe));
+            let _ = record("failed", true, Some(&actions[f.action].describe));
             return fail(&actions[f.action].describe, Some(f.status), &out.stderr);
         }
         if !out.success() {
-            record("failed", true, Some("the apply script failed"));
+            let _ = record("failed", true, Some("the apply script failed"));
             return fail("apply", Some(out.status), &out.stderr);
         }
-        record("done", !changes.is_empty(), None);
+        if let Err(e) = record("done", !changes.is_empty(), None) {
+            return fail("journal the step", None, &e.to_string());
+        }
         Outcome::Done {
             actions: changes,
             no_ops: false,

@@ -44,10 +44,7 @@ const MASKED_UNITS: &[&str] = &[
 const SSHD_CONFIG: &str = "# Written by strata: one host key (generated per host, never baked into the image),\n# keys only.\nHostKey /etc/ssh/ssh_host_ed25519_key\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nUseDNS no\n";
 
 fn write(path: &Path, text: &str) -> Result<(), ImageError> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
-    }
-    std::fs::write(path, text).map_err(io("writing", path))
+    Ok(strata_sys::write_file(path, text, 0o644)?)
 }
 
 fn remove_if_present(path: &Path) -> Result<(), ImageError> {

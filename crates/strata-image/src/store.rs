@@ -12,13 +12,8 @@ use crate::ImageInputs;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
-    #[error("{what} {path}: {source}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] strata_sys::IoError),
     #[error(transparent)]
     Command(#[from] strata_sys::CmdError),
     #[error("no image {0}; `strata image list` shows the images there are")]
@@ -31,11 +26,7 @@ pub(crate) fn io<'a>(
     what: &'static str,
     path: &'a Path,
 ) -> impl FnOnce(std::io::Error) -> ImageError + 'a {
-    move |source| ImageError::Io {
-        what,
-        path: path.to_owned(),
-        source,
-    }
+    move |source| ImageError::Io(strata_sys::io(what, path)(source))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

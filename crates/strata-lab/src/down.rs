@@ -50,6 +50,42 @@ fn delete_netns(name: &str) -> Result<(), LabError> {
     Ok(())
 }
 
+/// Removes a cgroup and the cgroups systemd made inside it, deepest first, killing whatever
+/// is still in them (only the host's processes can be).
+fn remove_cgroup(path: &std::path::Path) -> Result<(), LabError> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let children: Vec<_> = std::fs::read_dir(path)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    for child in children {
+        remove_cgroup(&child)?;
+    }
+    let procs = || -> Vec<ProcessId> {
+        std::fs::read_to_string(path.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .filter_map(ProcessId::of)
+            .collect()
+    };
+    let inside = procs();
+    for p in &inside {
+        p.signal(libc::SIGKILL);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !procs().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::remove_dir(path).map_err(io("removing cgroup", path))
+}
+
 fn remove_dir(path: &std::path::Path) -> Result<(), LabError> {
     match std::fs::remove_dir_all(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("removing", path)(e)),
@@ -97,6 +133,11 @@ pub fn down(home: &std::path::Path, name: &str) -> Result<DownReport, LabError> 
         }
     }
     for r in resources.iter().rev() {
+        if let Resource::Cgroup(path) = r {
+            remove_cgroup(path)?;
+        }
+    }
+    for r in resources.iter().rev() {
         if let Resource::Dir(path) = r {
             if path.exists() {
                 remove_dir(path)?;
@@ -118,5 +159,8 @@ pub(crate) fn remove_host(
         stop(&[p]);
     }
     delete_netns(&lab.host_netns(host))?;
+    for cg in crate::host::host_cgroups(&lab.host_netns(host)) {
+        remove_cgroup(&cg)?;
+    }
     remove_dir(&lab.host_dir(host))
 }

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -22,11 +22,7 @@ pub const DISKS_IN_HOST: &str = "/srv/strata/disks";
 const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
 
 fn write(path: &Path, text: &str, mode: u32) -> Result<(), LabError> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
-    }
-    std::fs::write(path, text).map_err(io("writing", path))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io("chmod", path))
+    Ok(strata_sys::write_file(path, text, mode)?)
 }
 
 pub(crate) struct NewHost<'a> {
@@ -37,6 +33,22 @@ pub(crate) struct NewHost<'a> {
     pub rootfs: &'a Path,
     pub deployer_key: &'a str,
     pub disk_size: u64,
+}
+
+/// The cgroup hierarchies systemd uses (its named v1 hierarchy and the unified one on a
+/// hybrid machine, or the single v2 one), with a directory for a host in each.
+pub(crate) fn host_cgroups(name: &str) -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let roots: Vec<PathBuf> = if root.join("cgroup.controllers").exists() {
+        vec![root.to_owned()]
+    } else {
+        ["systemd", "unified"]
+            .iter()
+            .map(|h| root.join(h))
+            .filter(|p| p.join("cgroup.procs").exists())
+            .collect()
+    };
+    roots.into_iter().map(|r| r.join(name)).collect()
 }
 
 /// Makes and boots a host, and waits until its sshd accepts connections.
@@ -86,7 +98,18 @@ pub(crate) fn create(new: &NewHost, journal: &Journal) -> Result<HostState, LabE
     if !host.disks.is_empty() {
         nspawn.push_str(&format!(" --bind=\"$D:{DISKS_IN_HOST}\""));
     }
-    let script = format!("set -e; mount -t overlay overlay -o \"lowerdir=$L,upperdir=$U,workdir=$W\" \"$M\"; {nspawn}");
+    // Each host in cgroups of its own: systemd inside manages its units' cgroups below its
+    // root, and hosts sharing one root collide (units failing with 219/CGROUP).
+    let cgroups = host_cgroups(&lab.host_netns(&host.name));
+    for cg in &cgroups {
+        journal.record(&Resource::Cgroup(cg.clone()))?;
+        std::fs::create_dir_all(cg).map_err(io("creating cgroup", cg))?;
+    }
+    let join: String = cgroups
+        .iter()
+        .map(|cg| format!("echo $$ > '{}/cgroup.procs'; ", cg.display()))
+        .collect();
+    let script = format!("set -e; {join}mount -t overlay overlay -o \"lowerdir=$L,upperdir=$U,workdir=$W\" \"$M\"; {nspawn}");
     let log_path = dir.join("console.log");
     let log = std::fs::File::create(&log_path).map_err(io("creating", &log_path))?;
     let mut cmd = Command::new("unshare");

@@ -25,6 +25,8 @@ pub enum Resource {
     },
     /// A directory we made (removed with its contents).
     Dir(PathBuf),
+    /// A cgroup we made for a host (removed bottom-up once its processes are gone).
+    Cgroup(PathBuf),
 }
 
 pub struct Journal {

@@ -18,8 +18,6 @@ mod state;
 mod up;
 pub mod wan;
 
-use std::path::PathBuf;
-
 pub use down::down;
 pub use spec::{LabHost, LabSite, LabSpec};
 pub use state::{HostState, HostStatus, LabState};
@@ -27,13 +25,8 @@ pub use up::{up, UpOptions, UpReport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
-    #[error("{what} {path}: {source}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] strata_sys::IoError),
     #[error(transparent)]
     Command(#[from] strata_sys::CmdError),
     #[error("{0}")]
@@ -58,11 +51,7 @@ pub(crate) fn io<'a>(
     what: &'static str,
     path: &'a std::path::Path,
 ) -> impl FnOnce(std::io::Error) -> LabError + 'a {
-    move |source| LabError::Io {
-        what,
-        path: path.to_owned(),
-        source,
-    }
+    move |source| LabError::Io(strata_sys::io(what, path)(source))
 }
 
 /// Short, stable interface names (at most 15 bytes) derived from a name.

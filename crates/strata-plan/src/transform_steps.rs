@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use strata_catalog::{Group, On};
+use strata_model::{GaleraId, HostId, SiteId};
 
 use crate::graph::{Builder, Instance, StepId};
 
@@ -143,52 +144,45 @@ fn make_instances(g: &mut Builder) {
         if PLACED_ELSEWHERE.contains(&service.name.as_str()) {
             continue;
         }
-        match service.group {
-            Group::Site => {
-                for (site_id, site) in model.sites.iter().enumerate() {
-                    let hosts: Vec<usize> = site
-                        .hosts
-                        .iter()
-                        .copied()
-                        .filter(|&h| model.hosts[h].runs(&service.name))
-                        .collect();
-                    if hosts.is_empty() {
-                        continue;
-                    }
-                    g.at_site
-                        .insert((service.name.as_str(), site_id), g.instances.len());
-                    g.instances.push(Instance {
-                        service,
-                        site: site_id,
-                        hosts,
-                        galera: None,
-                        steps: HashMap::new(),
-                    });
-                }
+        // Candidate groups of hosts: each site's, or each Galera cluster's members.
+        let groups: Vec<(Option<GaleraId>, Option<SiteId>, &[HostId])> = match service.group {
+            Group::Site => model
+                .sites
+                .iter()
+                .enumerate()
+                .map(|(id, site)| (None, Some(id), site.hosts.as_slice()))
+                .collect(),
+            Group::Galera => model
+                .galera
+                .iter()
+                .enumerate()
+                .map(|(gid, c)| (Some(gid), None, c.members.as_slice()))
+                .collect(),
+        };
+        for (galera, site, candidates) in groups {
+            let hosts: Vec<usize> = candidates
+                .iter()
+                .copied()
+                .filter(|&h| model.hosts[h].runs(&service.name))
+                .collect();
+            if hosts.is_empty() {
+                continue;
             }
-            Group::Galera => {
-                for (gid, cluster) in model.galera.iter().enumerate() {
-                    let hosts: Vec<usize> = cluster
-                        .members
-                        .iter()
-                        .copied()
-                        .filter(|&h| model.hosts[h].runs(&service.name))
-                        .collect();
-                    if hosts.is_empty() {
-                        continue;
-                    }
-                    g.on_galera
-                        .insert((service.name.as_str(), gid), g.instances.len());
-                    let site = model.hosts[hosts[0]].site;
-                    g.instances.push(Instance {
-                        service,
-                        site,
-                        hosts,
-                        galera: Some(gid),
-                        steps: HashMap::new(),
-                    });
-                }
-            }
+            let index = g.instances.len();
+            match galera {
+                Some(gid) => g.on_galera.insert((service.name.as_str(), gid), index),
+                None => g
+                    .at_site
+                    .insert((service.name.as_str(), site.expect("a site group")), index),
+            };
+            let site = site.unwrap_or(model.hosts[hosts[0]].site);
+            g.instances.push(Instance {
+                service,
+                site,
+                hosts,
+                galera,
+                steps: HashMap::new(),
+            });
         }
     }
 }

@@ -2,15 +2,10 @@
 //! (diagnostic and location snapshotted), the examples validated and planned, override files,
 //! and inputs that must never crash it.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
+mod common;
+use common::root;
 
 struct Run {
     code: i32,

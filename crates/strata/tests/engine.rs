@@ -7,7 +7,6 @@
 #![cfg(feature = "lab-tests")]
 #![allow(clippy::print_stderr)]
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -19,16 +18,8 @@ const CATALOG: &str = "bench/engine/catalog";
 const LAB: &str = "enginetest";
 const HOSTS: [&str; 3] = ["e-0", "e-1", "w-0"];
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn home() -> PathBuf {
-    root().join("target/lab-tests-home")
-}
+mod common;
+use common::{lab_home as home, root};
 
 fn command(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
@@ -196,7 +187,9 @@ fn a_deploy_killed_at_random_points_converges_without_redoing_steps() {
         for step in &before {
             assert!(
                 resumed.contains(&step.as_str()),
-                "{step} finished before the kill and must not be redone"
+                "{step} finished before the kill and must not be redone\nkilled run:\n{}\nnext run:\n{}",
+                String::from_utf8_lossy(&killed.stdout),
+                String::from_utf8_lossy(&again.stdout)
             );
         }
         assert_converged();

@@ -7,7 +7,7 @@
 // The tests report what they measured (latency, kill points) on stderr.
 #![allow(clippy::print_stderr)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -18,16 +18,8 @@ static SERIAL: Mutex<()> = Mutex::new(());
 const SPEC: &str = "crates/strata/tests/fixtures/lab/two-sites.yaml";
 const LAB: &str = "labtest";
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn home() -> PathBuf {
-    root().join("target/lab-tests-home")
-}
+mod common;
+use common::{lab_home as home, root};
 
 fn strata(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_strata"))
@@ -124,6 +116,24 @@ fn assert_gone(processes: &[(i32, u64)]) {
         assert!(!alive(pid, start), "process {pid} of the lab still runs");
     }
     assert!(!lab_dir().exists(), "the lab's state directory remains");
+    for hierarchy in [
+        "/sys/fs/cgroup/systemd",
+        "/sys/fs/cgroup/unified",
+        "/sys/fs/cgroup",
+    ] {
+        let left: Vec<String> = std::fs::read_dir(hierarchy)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with("strata.labtest"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(
+            left.is_empty(),
+            "cgroups of the lab remain in {hierarchy}: {left:?}"
+        );
+    }
     let loops = Command::new("losetup")
         .arg("-a")
         .output()
