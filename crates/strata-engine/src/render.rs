@@ -25,6 +25,8 @@ struct HostView {
 
 pub(crate) struct Renderer {
     env: Environment<'static>,
+    /// Templates that did not compile, with why (reported where they are used).
+    broken: std::collections::HashMap<String, String>,
     hosts: Value,
     cloud: String,
 }
@@ -44,9 +46,11 @@ impl Renderer {
         {
             env.set_syntax(syntax);
         }
+        let mut broken = std::collections::HashMap::new();
         for (name, text) in &catalog.templates {
-            // Errors show when the template is used, with its name.
-            let _ = env.add_template_owned(name.clone(), text.clone());
+            if let Err(e) = env.add_template_owned(name.clone(), text.clone()) {
+                broken.insert(name.clone(), format!("{e:#}"));
+            }
         }
         env.add_function(
             "secret",
@@ -61,6 +65,7 @@ impl Renderer {
         let hosts: Vec<HostView> = model.hosts.iter().map(|h| host_view(model, h)).collect();
         Renderer {
             env,
+            broken,
             hosts: Value::from(Serde(hosts)),
             cloud: model.cloud.clone(),
         }
@@ -89,6 +94,7 @@ impl Renderer {
             step => minijinja::context! { service => step.service.clone(), action => step.action.clone(), qualifier => step.qualifier.clone() },
             hosts => self.hosts.clone(),
             outputs => Value::from(Serde(outputs.clone())),
+            galera => galera_view(model, host, step.qualifier.as_deref()).map(|g| Value::from(Serde(g))),
         }
     }
 
@@ -118,11 +124,16 @@ impl Renderer {
                         mode,
                     } => {
                         let content = match (template, content) {
-                            (Some(t), _) => self
-                                .env
-                                .get_template(t)
-                                .and_then(|t| t.render(ctx.clone()))
-                                .map_err(|e| format!("rendering template `{t}`: {e:#}"))?,
+                            (Some(t), _) => match self.broken.get(t) {
+                                Some(why) => {
+                                    return Err(format!("template `{t}` does not compile: {why}"))
+                                }
+                                None => self
+                                    .env
+                                    .get_template(t)
+                                    .and_then(|t| t.render(ctx.clone()))
+                                    .map_err(|e| format!("rendering template `{t}`: {e:#}"))?,
+                            },
                             (None, Some(c)) => self.text(c, ctx)?,
                             (None, None) => String::new(),
                         };
@@ -194,6 +205,62 @@ impl Renderer {
             })
             .collect()
     }
+}
+
+#[derive(Serialize)]
+struct GaleraMember {
+    name: String,
+    ip: String,
+    /// `pc.weight`: members of a stretched cluster's primary site weigh more.
+    weight: u32,
+}
+
+#[derive(Serialize)]
+struct GaleraView {
+    name: String,
+    members: Vec<GaleraMember>,
+    /// The client port (3306, plus an offset when several clusters share hosts).
+    port: u16,
+    /// The group communication port (4567, plus the same offset).
+    gcomm_port: u16,
+    /// This host's weight.
+    weight: u32,
+}
+
+/// The Galera cluster a step of `host` is about: the named one its qualifier names, else the
+/// host's site's own.
+fn galera_view(model: &Model, host: HostId, qualifier: Option<&str>) -> Option<GaleraView> {
+    let cluster = model.galera.iter().find(|g| {
+        g.members.contains(&host)
+            && if g.named {
+                qualifier == Some(g.name.as_str())
+            } else {
+                qualifier.is_none()
+            }
+    })?;
+    let members: Vec<GaleraMember> = cluster
+        .members
+        .iter()
+        .zip(&cluster.weights)
+        .map(|(&m, &w)| GaleraMember {
+            name: model.hosts[m].name.clone(),
+            ip: model.hosts[m].ip.to_string(),
+            weight: w,
+        })
+        .collect();
+    let weight = cluster
+        .members
+        .iter()
+        .position(|&m| m == host)
+        .map(|i| cluster.weights[i])
+        .unwrap_or(1);
+    Some(GaleraView {
+        name: cluster.name.clone(),
+        members,
+        port: 3306 + cluster.port_offset,
+        gcomm_port: 4567 + cluster.port_offset,
+        weight,
+    })
 }
 
 fn host_view(model: &Model, h: &strata_model::Host) -> HostView {

@@ -372,3 +372,94 @@ fn a_step_that_declares_it_safe_is_tried_again() {
     assert!(run(&["lab", "down", "--lab", "retrytest"]).status.success());
     let _ = std::fs::remove_dir_all(home().join("clouds/retrytest"));
 }
+
+#[test]
+fn a_galera_cluster_forms_replicates_and_refuses_an_unsafe_bootstrap() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let spec = "crates/strata/tests/fixtures/engine/galera.yaml";
+    // The built-in catalog: no STRATA_CATALOG.
+    let run = |args: &[&str]| command(args).env_remove("STRATA_CATALOG").output().unwrap();
+    let sql = |node: &str, query: &str| {
+        String::from_utf8_lossy(
+            &run(&[
+                "lab",
+                "ssh",
+                "--lab",
+                "galeratest",
+                node,
+                &format!("mysql -N -B -e \"{query}\""),
+            ])
+            .stdout,
+        )
+        .trim()
+        .to_owned()
+    };
+    if home().join("labs/galeratest").exists() {
+        assert!(run(&["lab", "down", "--lab", "galeratest"])
+            .status
+            .success());
+    }
+    let _ = std::fs::remove_dir_all(home().join("clouds/galeratest"));
+    let up = run(&["lab", "up", spec]);
+    assert!(up.status.success(), "{}", text(&up));
+    let deploy = run(&["deploy", spec]);
+    assert!(deploy.status.success(), "{}", text(&deploy));
+    for node in ["db-0", "db-1", "db-2"] {
+        assert_eq!(
+            sql(node, "SHOW STATUS LIKE 'wsrep_cluster_size'"),
+            "wsrep_cluster_size\t3",
+            "{node}"
+        );
+        assert_eq!(
+            sql(node, "SHOW STATUS LIKE 'wsrep_local_state_comment'"),
+            "wsrep_local_state_comment\tSynced",
+            "{node}"
+        );
+    }
+    sql(
+        "db-0",
+        "CREATE DATABASE t; CREATE TABLE t.r (id INT PRIMARY KEY); INSERT INTO t.r VALUES (42)",
+    );
+    assert_eq!(
+        sql("db-2", "SELECT id FROM t.r"),
+        "42",
+        "written on one member, read on another"
+    );
+    let check = run(&["lab", "ssh", "--lab", "galeratest", "db-2", "python3 -c \"import urllib.request; print(urllib.request.urlopen('http://10.74.0.11:9200/').status)\""]);
+    assert_eq!(
+        String::from_utf8_lossy(&check.stdout).trim(),
+        "200",
+        "clustercheck answers 200 for a Synced member"
+    );
+    let again = run(&["deploy", "--json", spec]);
+    assert_eq!(
+        report(&String::from_utf8_lossy(&again.stdout))["changed"],
+        0,
+        "a re-run changes nothing"
+    );
+    // Every member stopped: the data is somewhere, and strata will not guess where.
+    for node in ["db-2", "db-1", "db-0"] {
+        assert!(run(&[
+            "lab",
+            "ssh",
+            "--lab",
+            "galeratest",
+            node,
+            "systemctl stop mariadb"
+        ])
+        .status
+        .success());
+    }
+    let refused = run(&["deploy", spec]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused)
+            .contains("every member of Galera cluster db is down and this one holds data"),
+        "{}",
+        text(&refused)
+    );
+    assert!(run(&["lab", "down", "--lab", "galeratest"])
+        .status
+        .success());
+    let _ = std::fs::remove_dir_all(home().join("clouds/galeratest"));
+}

@@ -122,6 +122,27 @@ pub fn run(
             ));
             return;
         }
+        match &event {
+            Event::Done {
+                step,
+                actions,
+                seconds,
+                ..
+            } if !actions.is_empty() => print(format!(
+                "  changed {step} ({seconds:.1} s): {}\n",
+                summarize(actions)
+            )),
+            Event::Failed {
+                step,
+                action,
+                status,
+                ..
+            } => print(format!(
+                "  FAILED  {step}: {action}{}\n",
+                status.map(|s| format!(" (exit {s})")).unwrap_or_default()
+            )),
+            _ => {}
+        }
         let finished = match &event {
             Event::Done {
                 step,
@@ -159,27 +180,6 @@ pub fn run(
             if site_left == Some(0) {
                 print(format!("  site {site} finished\n"));
             }
-        }
-        match event {
-            Event::Done {
-                step,
-                actions,
-                seconds,
-                ..
-            } if !actions.is_empty() => print(format!(
-                "  changed {step} ({seconds:.1} s): {}\n",
-                summarize(&actions)
-            )),
-            Event::Failed {
-                step,
-                action,
-                status,
-                ..
-            } => print(format!(
-                "  FAILED  {step}: {action}{}\n",
-                status.map(|s| format!(" (exit {s})")).unwrap_or_default()
-            )),
-            _ => {}
         }
     };
     let result = strata_engine::deploy(
