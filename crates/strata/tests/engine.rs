@@ -385,7 +385,7 @@ fn a_step_that_declares_it_safe_is_tried_again() {
 }
 
 #[test]
-fn a_galera_cluster_forms_replicates_and_refuses_an_unsafe_bootstrap() {
+fn a_galera_cluster_forms_replicates_and_recovers_from_its_most_advanced_member() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let spec = "crates/strata/tests/fixtures/engine/galera.yaml";
     // The built-in catalog: no STRATA_CATALOG.
@@ -448,8 +448,9 @@ fn a_galera_cluster_forms_replicates_and_refuses_an_unsafe_bootstrap() {
         0,
         "a re-run changes nothing"
     );
-    // Every member stopped: the data is somewhere, and strata will not guess where.
-    for node in ["db-2", "db-1", "db-0"] {
+    // Every member stopped, the first one stale: the cluster restarts from the member with
+    // the highest committed seqno, and no row is lost.
+    let stop = |node: &str| {
         assert!(run(&[
             "lab",
             "ssh",
@@ -459,16 +460,44 @@ fn a_galera_cluster_forms_replicates_and_refuses_an_unsafe_bootstrap() {
             "systemctl stop mariadb"
         ])
         .status
-        .success());
-    }
-    let refused = run(&["deploy", spec]);
-    assert_eq!(refused.status.code(), Some(1));
-    assert!(
-        text(&refused)
-            .contains("every member of Galera cluster db is down and this one holds data"),
-        "{}",
-        text(&refused)
+        .success())
+    };
+    stop("db-0");
+    sql("db-1", "INSERT INTO t.r VALUES (43)");
+    stop("db-2");
+    sql("db-1", "INSERT INTO t.r VALUES (44)");
+    stop("db-1");
+    let recovered = run(&["deploy", spec]);
+    assert!(recovered.status.success(), "{}", text(&recovered));
+    let choice = String::from_utf8_lossy(
+        &run(&[
+            "lab",
+            "ssh",
+            "--lab",
+            "galeratest",
+            "db-0",
+            "cat /var/lib/strata/galera-db.last-choice",
+        ])
+        .stdout,
+    )
+    .trim()
+    .to_owned();
+    assert_eq!(
+        choice, "bootstrap db-1",
+        "the most advanced member, not the first"
     );
+    for node in ["db-0", "db-1", "db-2"] {
+        assert_eq!(
+            sql(node, "SELECT GROUP_CONCAT(id ORDER BY id) FROM t.r"),
+            "42,43,44",
+            "{node} has every row"
+        );
+        assert_eq!(
+            sql(node, "SHOW STATUS LIKE 'wsrep_cluster_size'"),
+            "wsrep_cluster_size\t3",
+            "{node}"
+        );
+    }
     assert!(run(&["lab", "down", "--lab", "galeratest"])
         .status
         .success());
