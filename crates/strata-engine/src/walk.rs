@@ -158,6 +158,25 @@ pub fn deploy(
             return Err(EngineError::NoTransport(step.host.clone()));
         }
     }
+    // Each host's identity, part of every step's inputs: a host made again (a lab brought
+    // down and up, a server reinstalled) has a new machine id, so nothing done on the one
+    // before it is resumed.
+    let identities: HashMap<String, String> = std::thread::scope(|scope| {
+        let probes: Vec<_> = inventory
+            .iter()
+            .map(|(name, transport)| {
+                scope.spawn(move || {
+                    let id = transport
+                        .run("cat /etc/machine-id", Duration::from_secs(30))
+                        .ok()
+                        .filter(|o| o.success())
+                        .map(|o| o.stdout.trim().to_owned());
+                    (name.clone(), id.unwrap_or_else(|| "unknown".to_owned()))
+                })
+            })
+            .collect();
+        probes.into_iter().filter_map(|p| p.join().ok()).collect()
+    });
 
     let n = plan.steps.len();
     let mut dependents = vec![Vec::new(); n];
@@ -218,7 +237,9 @@ pub fn deploy(
             Ok(ops) => ops,
             Err(e) => return fail("render the step's operations", None, &e),
         };
-        let inputs = strata_ops::sha256_hex(format!("{}\n{ops:?}", step.id).as_bytes());
+        let inputs = strata_ops::sha256_hex(
+            format!("{}\n{}\n{ops:?}", step.id, identities[&step.host]).as_bytes(),
+        );
         if resume.is_some_and(|since| state.done_with(&step.id, &inputs, since).unwrap_or(false)) {
             return Outcome::Resumed;
         }

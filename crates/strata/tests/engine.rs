@@ -503,3 +503,37 @@ fn a_galera_cluster_forms_replicates_and_recovers_from_its_most_advanced_member(
         .success());
     let _ = std::fs::remove_dir_all(home().join("clouds/galeratest"));
 }
+
+#[test]
+fn hosts_made_again_are_not_trusted_with_steps_done_on_their_predecessors() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    fresh_lab();
+    let mut child = command(&["deploy", "--json", SPEC])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let _ = child.kill();
+    let killed = child.wait_with_output().unwrap();
+    let done = events(&String::from_utf8_lossy(&killed.stdout))
+        .iter()
+        .filter(|e| e["event"] == "done")
+        .count();
+    // The lab made again: same names and addresses, new hosts (new machine ids).
+    ok(&["lab", "down", "--lab", LAB]);
+    ok(&["lab", "up", SPEC]);
+    let again = strata(&["deploy", "--json", SPEC]);
+    assert!(again.status.success(), "{}", text(&again));
+    let r = report(&String::from_utf8_lossy(&again.stdout));
+    eprintln!(
+        "{done} steps were done on the old hosts; the next run resumed {}",
+        r["resumed"]
+    );
+    assert_eq!(
+        r["resumed"], 0,
+        "nothing done on the old hosts is resumed on the new ones: {r}"
+    );
+    assert_converged();
+    down();
+}
