@@ -225,16 +225,7 @@ fn chroot(root: &Path, script: &str) -> Result<(), ImageError> {
     std::fs::copy("/etc/resolv.conf", &resolv).map_err(io("copying resolv.conf to", &resolv))?;
     let outer = "set -eu; mount -t proc proc \"$R/proc\"; mount --rbind /dev \"$R/dev\"; mount -t tmpfs tmpfs \"$R/run\"; mount -t tmpfs tmpfs \"$R/tmp\"; exec chroot \"$R\" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive LC_ALL=C sh -euc \"$S\"";
     let result = strata_sys::run(
-        Command::new("unshare")
-            .args([
-                "--mount",
-                "--propagation",
-                "private",
-                "--",
-                "sh",
-                "-c",
-                outer,
-            ])
+        strata_sys::in_private_mount_namespace(outer)
             .env("R", root)
             .env("S", script),
     );

@@ -6,7 +6,6 @@
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use strata_sys::ProcessId;
@@ -112,22 +111,13 @@ pub(crate) fn create(new: &NewHost, journal: &Journal) -> Result<HostState, LabE
     let script = format!("set -e; {join}mount -t overlay overlay -o \"lowerdir=$L,upperdir=$U,workdir=$W\" \"$M\"; {nspawn}");
     let log_path = dir.join("console.log");
     let log = std::fs::File::create(&log_path).map_err(io("creating", &log_path))?;
-    let mut cmd = Command::new("unshare");
-    cmd.args([
-        "--mount",
-        "--propagation",
-        "private",
-        "--",
-        "sh",
-        "-c",
-        &script,
-    ])
-    .env("L", new.rootfs)
-    .env("U", &upper)
-    .env("W", dir.join("work"))
-    .env("M", dir.join("root"))
-    .env("D", dir.join("disks"))
-    .env("NAME", &host.name);
+    let mut cmd = strata_sys::in_private_mount_namespace(&script);
+    cmd.env("L", new.rootfs)
+        .env("U", &upper)
+        .env("W", dir.join("work"))
+        .env("M", dir.join("root"))
+        .env("D", dir.join("disks"))
+        .env("NAME", &host.name);
     let pid = crate::net::spawn_detached(&mut cmd, log)?;
     let console = || {
         std::fs::read_to_string(&log_path)

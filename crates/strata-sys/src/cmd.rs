@@ -63,6 +63,23 @@ fn output(cmd: &mut Command) -> Result<Output, CmdError> {
         })
 }
 
+/// A shell script run in a private mount namespace: whatever it mounts is seen by it and
+/// its children only, and goes away with them, even when they are killed. For the image
+/// build's chroot and the lab's overlay roots.
+pub fn in_private_mount_namespace(script: &str) -> Command {
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    cmd
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

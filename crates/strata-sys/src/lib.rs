@@ -8,7 +8,7 @@ mod fs;
 mod netns;
 mod process;
 
-pub use cmd::{run, run_ok, CmdError};
+pub use cmd::{in_private_mount_namespace, run, run_ok, CmdError};
 pub use fs::{io, write_file, IoError};
 pub use netns::{netns_inode, tcp_probe_in_netns, NETNS_DIR};
 pub use process::{processes_in_netns, ProcessId};
