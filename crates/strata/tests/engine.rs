@@ -498,6 +498,66 @@ fn a_galera_cluster_forms_replicates_and_recovers_from_its_most_advanced_member(
             "{node}"
         );
     }
+    // Every member crashed (seqno -1 in grastate.dat): positions come from
+    // mariadbd --wsrep-recover, and the cluster comes back from a most advanced member.
+    let crash = |node: &str| {
+        assert!(run(&[
+            "lab",
+            "ssh",
+            "--lab",
+            "galeratest",
+            node,
+            "systemctl kill -s KILL mariadb; systemctl stop mariadb"
+        ])
+        .status
+        .success())
+    };
+    crash("db-0");
+    sql("db-1", "INSERT INTO t.r VALUES (45)");
+    crash("db-2");
+    crash("db-1");
+    let grastate = String::from_utf8_lossy(
+        &run(&[
+            "lab",
+            "ssh",
+            "--lab",
+            "galeratest",
+            "db-1",
+            "grep seqno /var/lib/mysql/grastate.dat",
+        ])
+        .stdout,
+    )
+    .into_owned();
+    assert!(
+        grastate.contains("-1"),
+        "a crash leaves no seqno: {grastate}"
+    );
+    let recovered = run(&["deploy", spec]);
+    assert!(recovered.status.success(), "{}", text(&recovered));
+    let choice = String::from_utf8_lossy(
+        &run(&[
+            "lab",
+            "ssh",
+            "--lab",
+            "galeratest",
+            "db-0",
+            "cat /var/lib/strata/galera-db.last-choice",
+        ])
+        .stdout,
+    )
+    .trim()
+    .to_owned();
+    assert!(
+        choice == "bootstrap db-1" || choice == "bootstrap db-2",
+        "a most advanced member, not the stale db-0: {choice}"
+    );
+    for node in ["db-0", "db-1", "db-2"] {
+        assert_eq!(
+            sql(node, "SELECT GROUP_CONCAT(id ORDER BY id) FROM t.r"),
+            "42,43,44,45",
+            "{node} has every row"
+        );
+    }
     assert!(run(&["lab", "down", "--lab", "galeratest"])
         .status
         .success());
