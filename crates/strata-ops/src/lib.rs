@@ -122,7 +122,9 @@ pub fn plan(ops: &[Op], facts: &Facts) -> Vec<Action> {
                         .map(|n| quote(n))
                         .collect::<Vec<_>>()
                         .join(" ");
-                    actions.push(Action::change(i, format!("DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends {list}"), format!("install {}", missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "))));
+                    actions.push(Action::change(i, format!(
+                            "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends {list} && for p in {list}; do dpkg-query -W -f='${{db:Status-Abbrev}}' \"$p\" 2>/dev/null | grep -q '^ii' || {{ echo \"package $p is still not installed by that name after apt installed it: it is a virtual package; name the package that provides it instead\" >&2; exit 3; }}; done"
+                        ), format!("install {}", missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "))));
                 }
             }
             Op::File {
