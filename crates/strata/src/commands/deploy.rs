@@ -195,8 +195,15 @@ pub fn run(
     for t in inventory.values() {
         t.close();
     }
-    // Empty once every master has exited; left alone otherwise.
-    let _ = std::fs::remove_dir(control_dir(&dir)?);
+    // The masters remove their sockets as they exit, shortly after `-O exit` returns: the
+    // directory is removed once empty (left alone if a master outlives the wait).
+    let sockets = control_dir(&dir)?;
+    for _ in 0..50 {
+        if std::fs::remove_dir(&sockets).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let out = shared.into_inner().unwrap_or_else(|e| e.into_inner());
     let report = result?;
     if json {
