@@ -34,9 +34,12 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
         format: PlanFormat,
-        /// Do not probe the hosts, even when the cloud has a lab or a deployment.
+        /// Do not probe the hosts, even when the cloud's lab is up.
         #[arg(long)]
         offline: bool,
+        /// Probe the nodes' addresses (real servers reached with the system ssh config).
+        #[arg(long)]
+        probe: bool,
         /// An ssh_config for real servers (probing them shows what would change).
         #[arg(long, value_name = "FILE")]
         ssh_config: Option<PathBuf>,

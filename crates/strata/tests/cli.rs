@@ -26,6 +26,7 @@ fn strata(args: &[&str]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_strata"))
         .args(args)
         .current_dir(root())
+        .env("STRATA_HOME", root().join("target/cli-tests-home"))
         .env_remove("STRATA_CATALOG")
         .output()
         .unwrap();

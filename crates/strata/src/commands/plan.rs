@@ -1,6 +1,6 @@
 //! `strata plan`: the steps of a deploy across every site, as text, JSON or Graphviz; and,
-//! when the cloud's hosts exist (a lab, or an earlier deploy, or `--ssh-config`), what each
-//! step would change on its host now.
+//! when the cloud's hosts can be asked (its lab is up, or `--ssh-config` / `--probe` for real
+//! servers), what each step would change on its host now.
 
 use std::path::Path;
 use std::process::ExitCode;
