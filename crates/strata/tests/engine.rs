@@ -390,20 +390,29 @@ fn a_galera_cluster_forms_replicates_and_recovers_from_its_most_advanced_member(
     let spec = "crates/strata/tests/fixtures/engine/galera.yaml";
     // The built-in catalog: no STRATA_CATALOG.
     let run = |args: &[&str]| command(args).env_remove("STRATA_CATALOG").output().unwrap();
-    let sql = |node: &str, query: &str| {
-        String::from_utf8_lossy(
-            &run(&[
-                "lab",
-                "ssh",
-                "--lab",
-                "galeratest",
-                node,
-                &format!("mysql -N -B -e \"{query}\""),
-            ])
-            .stdout,
-        )
-        .trim()
-        .to_owned()
+    let on = |node: &str, script: &str| {
+        let out = run(&["lab", "ssh", "--lab", "galeratest", node, script]);
+        assert!(out.status.success(), "{node}: {script}: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let sql = |node: &str, query: &str| on(node, &format!("mysql -N -B -e \"{query}\""));
+    // Deploys, and checks every member holds `rows`; returns the bootstrap choice made.
+    let recover = |rows: &str| {
+        let deploy = run(&["deploy", spec]);
+        assert!(deploy.status.success(), "{}", text(&deploy));
+        for node in ["db-0", "db-1", "db-2"] {
+            assert_eq!(
+                sql(node, "SELECT GROUP_CONCAT(id ORDER BY id) FROM t.r"),
+                rows,
+                "{node} has every row"
+            );
+            assert_eq!(
+                sql(node, "SHOW STATUS LIKE 'wsrep_cluster_size'"),
+                "wsrep_cluster_size\t3",
+                "{node}"
+            );
+        }
+        on("db-0", "cat /var/lib/strata/galera-db.last-choice")
     };
     if home().join("labs/galeratest").exists() {
         assert!(run(&["lab", "down", "--lab", "galeratest"])
@@ -436,10 +445,9 @@ fn a_galera_cluster_forms_replicates_and_recovers_from_its_most_advanced_member(
         "42",
         "written on one member, read on another"
     );
-    let check = run(&["lab", "ssh", "--lab", "galeratest", "db-2", "python3 -c \"import urllib.request; print(urllib.request.urlopen('http://10.74.0.11:9200/').status)\""]);
+    let status = on("db-2", "python3 -c \"import urllib.request; print(urllib.request.urlopen('http://10.74.0.11:9200/').status)\"");
     assert_eq!(
-        String::from_utf8_lossy(&check.stdout).trim(),
-        "200",
+        status, "200",
         "clustercheck answers 200 for a Synced member"
     );
     let again = run(&["deploy", "--json", spec]);
@@ -448,116 +456,44 @@ fn a_galera_cluster_forms_replicates_and_recovers_from_its_most_advanced_member(
         0,
         "a re-run changes nothing"
     );
+
     // Every member stopped, the first one stale: the cluster restarts from the member with
     // the highest committed seqno, and no row is lost.
-    let stop = |node: &str| {
-        assert!(run(&[
-            "lab",
-            "ssh",
-            "--lab",
-            "galeratest",
-            node,
-            "systemctl stop mariadb"
-        ])
-        .status
-        .success())
-    };
+    let stop = |node: &str| on(node, "systemctl stop mariadb");
     stop("db-0");
     sql("db-1", "INSERT INTO t.r VALUES (43)");
     stop("db-2");
     sql("db-1", "INSERT INTO t.r VALUES (44)");
     stop("db-1");
-    let recovered = run(&["deploy", spec]);
-    assert!(recovered.status.success(), "{}", text(&recovered));
-    let choice = String::from_utf8_lossy(
-        &run(&[
-            "lab",
-            "ssh",
-            "--lab",
-            "galeratest",
-            "db-0",
-            "cat /var/lib/strata/galera-db.last-choice",
-        ])
-        .stdout,
-    )
-    .trim()
-    .to_owned();
     assert_eq!(
-        choice, "bootstrap db-1",
+        recover("42,43,44"),
+        "bootstrap db-1",
         "the most advanced member, not the first"
     );
-    for node in ["db-0", "db-1", "db-2"] {
-        assert_eq!(
-            sql(node, "SELECT GROUP_CONCAT(id ORDER BY id) FROM t.r"),
-            "42,43,44",
-            "{node} has every row"
-        );
-        assert_eq!(
-            sql(node, "SHOW STATUS LIKE 'wsrep_cluster_size'"),
-            "wsrep_cluster_size\t3",
-            "{node}"
-        );
-    }
+
     // Every member crashed (seqno -1 in grastate.dat): positions come from
     // mariadbd --wsrep-recover, and the cluster comes back from a most advanced member.
     let crash = |node: &str| {
-        assert!(run(&[
-            "lab",
-            "ssh",
-            "--lab",
-            "galeratest",
+        on(
             node,
-            "systemctl kill -s KILL mariadb; systemctl stop mariadb"
-        ])
-        .status
-        .success())
+            "systemctl kill -s KILL mariadb; systemctl stop mariadb",
+        )
     };
     crash("db-0");
     sql("db-1", "INSERT INTO t.r VALUES (45)");
     crash("db-2");
     crash("db-1");
-    let grastate = String::from_utf8_lossy(
-        &run(&[
-            "lab",
-            "ssh",
-            "--lab",
-            "galeratest",
-            "db-1",
-            "grep seqno /var/lib/mysql/grastate.dat",
-        ])
-        .stdout,
-    )
-    .into_owned();
+    let grastate = on("db-1", "grep seqno /var/lib/mysql/grastate.dat");
     assert!(
         grastate.contains("-1"),
         "a crash leaves no seqno: {grastate}"
     );
-    let recovered = run(&["deploy", spec]);
-    assert!(recovered.status.success(), "{}", text(&recovered));
-    let choice = String::from_utf8_lossy(
-        &run(&[
-            "lab",
-            "ssh",
-            "--lab",
-            "galeratest",
-            "db-0",
-            "cat /var/lib/strata/galera-db.last-choice",
-        ])
-        .stdout,
-    )
-    .trim()
-    .to_owned();
+    let choice = recover("42,43,44,45");
     assert!(
         choice == "bootstrap db-1" || choice == "bootstrap db-2",
         "a most advanced member, not the stale db-0: {choice}"
     );
-    for node in ["db-0", "db-1", "db-2"] {
-        assert_eq!(
-            sql(node, "SELECT GROUP_CONCAT(id ORDER BY id) FROM t.r"),
-            "42,43,44,45",
-            "{node} has every row"
-        );
-    }
+
     assert!(run(&["lab", "down", "--lab", "galeratest"])
         .status
         .success());
