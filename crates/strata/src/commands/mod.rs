@@ -26,21 +26,15 @@ pub fn run(cli: Cli, out: &mut Printer) -> anyhow::Result<ExitCode> {
             offline,
             probe,
             ssh_config,
-        } => {
-            // Hosts are asked only when answers can be expected: the cloud's lab is up, or
-            // the operator points at real servers.
-            let askable = probe
-                || ssh_config.is_some()
-                || strata_lab::LabState::new(&cli.home, &cloud_name(&spec)).exists();
-            plan::run(
-                &cli.home,
-                &spec,
-                format,
-                offline || !askable,
-                ssh_config.as_deref(),
-                out,
-            )
-        }
+        } => plan::run(
+            &cli.home,
+            &spec,
+            format,
+            offline,
+            probe,
+            ssh_config.as_deref(),
+            out,
+        ),
         Command::Deploy {
             spec,
             parallel,
@@ -79,17 +73,6 @@ pub fn run(cli: Cli, out: &mut Printer) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-/// The cloud name a spec gives, without validating it ("" when unreadable).
-fn cloud_name(args: &SpecArgs) -> String {
-    let mut sources = SourceMap::new();
-    strata_spec::load(&mut sources, &args.spec, &args.overrides)
-        .ok()
-        .and_then(|l| l.spec)
-        .and_then(|s| s.cloud)
-        .map(|c| c.value)
-        .unwrap_or_default()
 }
 
 /// A spec loaded as far as it would go.

@@ -15,6 +15,7 @@ pub fn run(
     args: &SpecArgs,
     format: PlanFormat,
     offline: bool,
+    probe: bool,
     ssh_config: Option<&Path>,
     out: &mut Printer,
 ) -> anyhow::Result<ExitCode> {
@@ -25,10 +26,11 @@ pub fn run(
     let model = loaded.model.as_ref().expect("no errors means a model");
     let plan = strata_plan::build(model, &loaded.catalog)?;
     let dir = super::deploy::cloud_dir(home, &model.cloud);
-    let hosts_exist = strata_lab::LabState::new(home, &model.cloud).exists()
-        || dir.join("state.db").exists()
-        || ssh_config.is_some();
-    let changes = if offline || !hosts_exist {
+    // Hosts are asked only when answers can be expected: the cloud's lab is up, or the
+    // operator points at real servers (--ssh-config, --probe).
+    let askable =
+        probe || ssh_config.is_some() || strata_lab::LabState::new(home, &model.cloud).exists();
+    let changes = if offline || !askable {
         None
     } else {
         let state = Arc::new(strata_engine::State::open(&dir)?);
