@@ -37,6 +37,17 @@ pub enum CephUse {
     Stores,
 }
 
+/// The project a service belongs to (nova-api, nova-compute -> nova): it has one RabbitMQ
+/// user and one Keystone service user.
+pub fn project(service: &str) -> &str {
+    service.split('-').next().unwrap_or(service)
+}
+
+/// The hooks a service can provide for others' traits.
+pub const HOOK_DATABASE: &str = "database";
+pub const HOOK_MESSAGING_USER: &str = "messaging-user";
+pub const HOOK_API_REGISTRATION: &str = "api-registration";
+
 /// On which hosts of a service instance a step runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum On {
@@ -96,6 +107,9 @@ pub enum OpDef {
         unit: String,
         restart_on_change: bool,
         watch: Vec<String>,
+        /// `running` (enabled and started) or `stopped` (disabled and stopped); a template,
+        /// so a unit can run only where the spec asks for it (keepalived with a VIP).
+        state: String,
     },
     Command {
         run: String,
@@ -141,11 +155,31 @@ pub struct Service {
     pub ceph: CephUse,
     pub needs: Vec<String>,
     pub steps: Vec<StepDef>,
+    /// Steps done for other services' traits, by hook (`database`, `messaging-user`,
+    /// `api-registration`); the planner places them, the subject is in their context.
+    pub provides: BTreeMap<String, StepDef>,
+    /// What `strata check` asks of the service after a deploy.
+    pub checks: Vec<CheckDef>,
+}
+
+/// A check: a command (a template, like an operation) that exits 0 when the service works,
+/// run on every host of an instance or on its first. Its output says what is wrong.
+#[derive(Debug, Clone)]
+pub struct CheckDef {
+    pub name: String,
+    pub on: On,
+    pub run: String,
 }
 
 impl Service {
     pub fn step(&self, action: &str) -> Option<&StepDef> {
         self.steps.iter().find(|s| s.action == action)
+    }
+
+    /// Whether strata deploys this service yet: some step has operations. A service whose
+    /// steps are all empty is a placeholder (planned, nothing run, nothing fronted).
+    pub fn is_deployed(&self) -> bool {
+        self.steps.iter().any(|s| !s.ops.is_empty())
     }
 
     /// The step others wait for when they need this service: `ready` if it has one, else its last.

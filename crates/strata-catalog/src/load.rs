@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use strata_source::read::{named_entries, string, string_list, uint, MapReader};
 use strata_source::{parse_yaml, Diagnostic, Diagnostics, Label, Node, SourceMap};
 
-use crate::{Api, Catalog, CephUse, Group, Kind, On, OpDef, Role, Service, StepDef, StepRef};
+use crate::{
+    Api, Catalog, CephUse, CheckDef, Group, Kind, On, OpDef, Role, Service, StepDef, StepRef,
+    HOOK_API_REGISTRATION, HOOK_DATABASE, HOOK_MESSAGING_USER,
+};
 
 include!(concat!(env!("OUT_DIR"), "/builtin_catalog.rs"));
 
@@ -170,6 +173,8 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
             "ceph",
             "needs",
             "steps",
+            "provides",
+            "checks",
         ],
         diags,
     );
@@ -212,78 +217,69 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
     match r.get("steps").map(|s| (s, s.as_seq())) {
         Some((_, Some(items))) => {
             for item in items {
-                let sr = MapReader::new(
-                    item,
-                    &format!("a step of {what}"),
-                    &[
-                        "action",
-                        "on",
-                        "after",
-                        "after_all",
-                        "estimate_s",
-                        "doc",
-                        "ops",
-                        "retries",
-                    ],
-                    diags,
-                );
-                let Some(action) = string(sr.get("action"), "`action`", diags) else {
-                    diags.push(Diagnostic::error(
-                        item.loc,
-                        format!("a step of {what} has no `action`"),
-                    ));
-                    continue;
-                };
-                let refs = |key: &str, diags: &mut Diagnostics| -> Vec<StepRef> {
-                    strings(sr.get(key), key, diags)
-                        .into_iter()
-                        .map(|a| match a.split_once(':') {
-                            Some((svc, act)) => StepRef {
-                                service: Some(svc.to_owned()),
-                                action: act.to_owned(),
-                            },
-                            None => StepRef {
-                                service: None,
-                                action: a,
-                            },
-                        })
-                        .collect()
-                };
-                let step_ops = sr
-                    .get("ops")
-                    .map(|o| ops(o, &format!("step `{}` of {what}", action.value), diags))
-                    .unwrap_or_default();
-                let after = refs("after", diags);
-                let after_all = refs("after_all", diags);
-                steps.push(StepDef {
-                    action: action.value,
-                    on: enum_field(
-                        sr.get("on"),
-                        "`on`",
-                        &[
-                            ("each", On::Each),
-                            ("first", On::First),
-                            ("rest", On::Rest),
-                            ("database", On::Database),
-                        ],
-                        On::Each,
-                        diags,
-                    ),
-                    after,
-                    after_all,
-                    estimate_ms: uint(sr.get("estimate_s"), "`estimate_s`", 3600, diags)
-                        .map(|e| e.value * 1000)
-                        .unwrap_or(1000),
-                    doc: string(sr.get("doc"), "`doc`", diags).map(|d| d.value),
-                    ops: step_ops,
-                    retries: uint(sr.get("retries"), "`retries`", 20, diags)
-                        .map(|r| r.value)
-                        .unwrap_or(0),
-                });
+                if let Some(step) = step_def(item, &what, None, diags) {
+                    steps.push(step);
+                }
             }
         }
         Some((s, None)) => strata_source::read::type_error(s, "`steps`", "a list of steps", diags),
         None => {}
+    }
+    let mut checks = Vec::new();
+    match r.get("checks").map(|c| (c, c.as_seq())) {
+        Some((_, Some(items))) => {
+            for item in items {
+                let cr = MapReader::new(
+                    item,
+                    &format!("a check of {what}"),
+                    &["name", "on", "run"],
+                    diags,
+                );
+                let name = string(cr.get("name"), "`name`", diags);
+                let run = string(cr.get("run"), "`run`", diags);
+                let on = enum_field(
+                    cr.get("on"),
+                    "`on`",
+                    &[("each", On::Each), ("first", On::First)],
+                    On::Each,
+                    diags,
+                );
+                match (name, run) {
+                    (Some(name), Some(run)) => checks.push(CheckDef {
+                        name: name.value,
+                        on,
+                        run: run.value,
+                    }),
+                    _ => diags.push(
+                        Diagnostic::error(item.loc, format!("a check of {what} needs `name` and `run`"))
+                            .with_help("e.g. `- { name: answers, on: each, run: \"curl -sf http://{{ host.ip }}:80/\" }`"),
+                    ),
+                }
+            }
+        }
+        Some((c, None)) => {
+            strata_source::read::type_error(c, "`checks`", "a list of checks", diags)
+        }
+        None => {}
+    }
+    // What the service does for others' traits (a database, a messaging user, an API
+    // registration): steps the planner places where a trait asks for them.
+    let mut provides = BTreeMap::new();
+    if let Some(p) = r.get("provides") {
+        let pr = MapReader::new(
+            p,
+            &format!("`provides` of {what}"),
+            &[HOOK_DATABASE, HOOK_MESSAGING_USER, HOOK_API_REGISTRATION],
+            diags,
+        );
+        for hook in [HOOK_DATABASE, HOOK_MESSAGING_USER, HOOK_API_REGISTRATION] {
+            if let Some(def) = pr
+                .get(hook)
+                .and_then(|n| step_def(n, &what, Some(hook), diags))
+            {
+                provides.insert(hook.to_owned(), def);
+            }
+        }
     }
     if steps.is_empty() {
         diags.push(
@@ -338,7 +334,93 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
         ),
         needs: strings(r.get("needs"), "`needs`", diags),
         steps,
+        provides,
+        checks,
         name: name.value,
+    })
+}
+
+/// One step of a service (`steps:`), or what it provides to a trait (`provides:`, which has
+/// no action of its own nor an order among the service's steps).
+fn step_def(
+    item: &Node,
+    what: &str,
+    hook: Option<&str>,
+    diags: &mut Diagnostics,
+) -> Option<StepDef> {
+    let lifecycle = hook.is_none();
+    let keys: &[&str] = if lifecycle {
+        &[
+            "action",
+            "on",
+            "after",
+            "after_all",
+            "estimate_s",
+            "doc",
+            "ops",
+            "retries",
+        ]
+    } else {
+        &["estimate_s", "doc", "ops", "retries"]
+    };
+    let sr = MapReader::new(item, &format!("a step of {what}"), keys, diags);
+    let action = if lifecycle {
+        let Some(action) = string(sr.get("action"), "`action`", diags) else {
+            diags.push(Diagnostic::error(
+                item.loc,
+                format!("a step of {what} has no `action`"),
+            ));
+            return None;
+        };
+        action.value
+    } else {
+        hook.unwrap_or_default().to_owned()
+    };
+    let refs = |key: &str, diags: &mut Diagnostics| -> Vec<StepRef> {
+        strings(sr.get(key), key, diags)
+            .into_iter()
+            .map(|a| match a.split_once(':') {
+                Some((svc, act)) => StepRef {
+                    service: Some(svc.to_owned()),
+                    action: act.to_owned(),
+                },
+                None => StepRef {
+                    service: None,
+                    action: a,
+                },
+            })
+            .collect()
+    };
+    let step_ops = sr
+        .get("ops")
+        .map(|o| ops(o, &format!("step `{action}` of {what}"), diags))
+        .unwrap_or_default();
+    let after = refs("after", diags);
+    let after_all = refs("after_all", diags);
+    Some(StepDef {
+        on: enum_field(
+            sr.get("on"),
+            "`on`",
+            &[
+                ("each", On::Each),
+                ("first", On::First),
+                ("rest", On::Rest),
+                ("database", On::Database),
+            ],
+            On::Each,
+            diags,
+        ),
+        action,
+        after,
+        after_all,
+        estimate_ms: uint(sr.get("estimate_s"), "`estimate_s`", 3600, diags)
+            .map(|e| e.value * 1000)
+            .unwrap_or(1000),
+        doc: string(sr.get("doc"), "`doc`", diags).map(|d| d.value),
+        ops: step_ops,
+        retries: uint(sr.get("retries"), "`retries`", 20, diags)
+            .map(|r| r.value)
+            .unwrap_or(0),
     })
 }
 
@@ -410,7 +492,7 @@ fn ops(node: &Node, what: &str, diags: &mut Diagnostics) -> Vec<OpDef> {
                 let r = MapReader::new(
                     body,
                     "a service operation",
-                    &["unit", "restart_on_change", "watch"],
+                    &["unit", "restart_on_change", "watch", "state"],
                     diags,
                 );
                 let unit = r
@@ -425,6 +507,7 @@ fn ops(node: &Node, what: &str, diags: &mut Diagnostics) -> Vec<OpDef> {
                         .and_then(Node::as_bool)
                         .unwrap_or(true),
                     watch,
+                    state: text(&r, "state", diags).unwrap_or_else(|| "running".into()),
                 })
             }
             "command" => {
@@ -651,7 +734,7 @@ fn check(catalog: &Catalog, diags: &mut Diagnostics) {
         }
     }
     for service in catalog.services.values() {
-        for step in &service.steps {
+        for step in service.steps.iter().chain(service.provides.values()) {
             for op in &step.ops {
                 if let OpDef::File {
                     template: Some(t), ..
@@ -785,8 +868,8 @@ mod tests {
                 .unwrap()
                 .needs
                 .iter()
-                .all(|n| n == "memcached"),
-            "keystone needs no OpenStack service"
+                .all(|n| catalog.service(n).unwrap().kind == Kind::Infra),
+            "keystone needs no OpenStack service, only infrastructure"
         );
         assert!(needs("glance-api").contains(&"keystone".into()));
         assert!(needs("neutron-server").contains(&"keystone".into()));

@@ -5,22 +5,27 @@
 //! stops only what depends on it. Everything is journaled in SQLite, so a failed or killed
 //! deploy resumes without redoing finished steps whose inputs did not change.
 
+mod check;
+mod credentials;
 mod lock;
 mod preview;
 mod redact;
 mod render;
 mod state;
 mod step;
+mod views;
 mod walk;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use check::{check, CheckOutcome};
+pub use credentials::{operator_files, OperatorFile};
 pub use lock::{DeployLock, LockError};
 pub use preview::{preview, StepPreview};
 pub use redact::Redactor;
-pub use state::{State, StepRecord, StepRow};
+pub use state::{SecretKind, State, StepRecord, StepRow};
 pub use walk::{deploy, DeployOptions, Event, Failure, Report};
 
 #[derive(Debug, thiserror::Error)]

@@ -40,12 +40,7 @@ pub fn preview(
     let _ = redactor.learn(&state);
     let renderer = Renderer::new(model, catalog, state.clone(), redactor.clone());
     let outputs = state.outputs().unwrap_or_default();
-    let host_ids: HashMap<&str, usize> = model
-        .hosts
-        .iter()
-        .enumerate()
-        .map(|(i, h)| (h.name.as_str(), i))
-        .collect();
+    let host_ids = model.host_index();
     let mut by_host: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, s) in plan.steps.iter().enumerate() {
         by_host.entry(s.host.as_str()).or_default().push(i);

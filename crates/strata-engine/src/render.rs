@@ -5,30 +5,19 @@
 
 use std::sync::Arc;
 
-use minijinja::value::Serde;
 use minijinja::{Environment, UndefinedBehavior, Value};
-use serde::Serialize;
 use strata_catalog::{Catalog, OpDef};
-use strata_model::{HostId, Model, SiteKind};
+use strata_model::{HostId, Model};
 use strata_ops::{Op, WaitFor};
 
+use crate::views::{self, Views};
 use crate::{Redactor, State};
-
-#[derive(Serialize)]
-struct HostView {
-    name: String,
-    ip: String,
-    site: String,
-    role: String,
-    services: Vec<String>,
-}
 
 pub(crate) struct Renderer {
     env: Environment<'static>,
     /// Templates that did not compile, with why (reported where they are used).
     broken: std::collections::HashMap<String, String>,
-    hosts: Value,
-    cloud: String,
+    views: Views,
 }
 
 impl Renderer {
@@ -54,24 +43,32 @@ impl Renderer {
         }
         env.add_function(
             "secret",
-            move |name: String| -> Result<String, minijinja::Error> {
-                let value = state.secret(&name).map_err(|e| {
+            move |name: String, kind: Option<String>| -> Result<String, minijinja::Error> {
+                let kind = match kind.as_deref() {
+                    None | Some("password") => crate::SecretKind::Password,
+                    Some("fernet") => crate::SecretKind::Fernet,
+                    Some(other) => {
+                        return Err(minijinja::Error::new(
+                            minijinja::ErrorKind::InvalidOperation,
+                            format!("secret kind `{other}` is not `password` or `fernet`"),
+                        ))
+                    }
+                };
+                let value = state.secret_of_kind(&name, kind).map_err(|e| {
                     minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
                 })?;
                 redactor.add(&value);
                 Ok(value)
             },
         );
-        let hosts: Vec<HostView> = model.hosts.iter().map(|h| host_view(model, h)).collect();
         Renderer {
             env,
             broken,
-            hosts: Value::from(Serde(hosts)),
-            cloud: model.cloud.clone(),
+            views: Views::new(model, catalog),
         }
     }
 
-    /// The context of a step on `host`.
+    /// The context of a step on `host` (see views.rs for what each name holds).
     pub(crate) fn context(
         &self,
         model: &Model,
@@ -79,23 +76,12 @@ impl Renderer {
         step: &strata_plan::Step,
         outputs: &std::collections::HashMap<String, String>,
     ) -> Value {
-        let h = &model.hosts[host];
-        let site = &model.sites[h.site];
-        minijinja::context! {
-            cloud => self.cloud.clone(),
-            host => Value::from(Serde(host_view(model, h))),
-            site => minijinja::context! {
-                name => site.name.clone(),
-                region => site.region.clone(),
-                availability_zone => site.availability_zone.clone(),
-                vip => site.vip.map(|v| v.to_string()),
-                kind => if site.kind == SiteKind::Edge { "edge" } else { "central" },
-            },
-            step => minijinja::context! { service => step.service.clone(), action => step.action.clone(), qualifier => step.qualifier.clone() },
-            hosts => self.hosts.clone(),
-            outputs => Value::from(Serde(outputs.clone())),
-            galera => galera_view(model, host, step.qualifier.as_deref()).map(|g| Value::from(Serde(g))),
-        }
+        views::context(&self.views, model, host, step, outputs)
+    }
+
+    /// A template string rendered with a context (a check's command).
+    pub(crate) fn render(&self, template: &str, ctx: &Value) -> Result<String, String> {
+        self.text(template, ctx)
     }
 
     fn text(&self, template: &str, ctx: &Value) -> Result<String, String> {
@@ -149,7 +135,17 @@ impl Renderer {
                         unit,
                         restart_on_change,
                         watch,
+                        state,
                     } => Op::Service {
+                        running: match self.text(state, ctx)?.trim() {
+                            "running" => true,
+                            "stopped" => false,
+                            other => {
+                                return Err(format!(
+                                    "service state `{other}` is not `running` or `stopped`"
+                                ))
+                            }
+                        },
                         unit: self.text(unit, ctx)?,
                         restart_on_change: *restart_on_change,
                         watch: watch
@@ -204,71 +200,5 @@ impl Renderer {
                 })
             })
             .collect()
-    }
-}
-
-#[derive(Serialize)]
-struct GaleraMember {
-    name: String,
-    ip: String,
-    /// `pc.weight`: members of a stretched cluster's primary site weigh more.
-    weight: u32,
-}
-
-#[derive(Serialize)]
-struct GaleraView {
-    name: String,
-    members: Vec<GaleraMember>,
-    /// The client port (3306, plus an offset when several clusters share hosts).
-    port: u16,
-    /// The group communication port (4567, plus the same offset).
-    gcomm_port: u16,
-    /// This host's weight.
-    weight: u32,
-}
-
-/// The Galera cluster a step of `host` is about: the named one its qualifier names, else the
-/// host's site's own.
-fn galera_view(model: &Model, host: HostId, qualifier: Option<&str>) -> Option<GaleraView> {
-    let cluster = model.galera.iter().find(|g| {
-        g.members.contains(&host)
-            && if g.named {
-                qualifier == Some(g.name.as_str())
-            } else {
-                qualifier.is_none()
-            }
-    })?;
-    let members: Vec<GaleraMember> = cluster
-        .members
-        .iter()
-        .zip(&cluster.weights)
-        .map(|(&m, &w)| GaleraMember {
-            name: model.hosts[m].name.clone(),
-            ip: model.hosts[m].ip.to_string(),
-            weight: w,
-        })
-        .collect();
-    let weight = cluster
-        .members
-        .iter()
-        .position(|&m| m == host)
-        .map(|i| cluster.weights[i])
-        .unwrap_or(1);
-    Some(GaleraView {
-        name: cluster.name.clone(),
-        members,
-        port: 3306 + cluster.port_offset,
-        gcomm_port: 4567 + cluster.port_offset,
-        weight,
-    })
-}
-
-fn host_view(model: &Model, h: &strata_model::Host) -> HostView {
-    HostView {
-        name: h.name.clone(),
-        ip: h.ip.to_string(),
-        site: model.sites[h.site].name.clone(),
-        role: h.role.clone(),
-        services: h.services.to_vec(),
     }
 }

@@ -176,9 +176,17 @@ impl State {
         })
     }
 
-    /// The secret called `name`, generated (32 random letters and digits) on first use.
+    /// The secret called `name`, generated on first use: 32 random letters and digits, or
+    /// for `SecretKind::Fernet` 32 random bytes in URL-safe base64 (a Fernet key).
     pub fn secret(&self, name: &str) -> Result<String, EngineError> {
-        let fresh = random_secret();
+        self.secret_of_kind(name, SecretKind::Password)
+    }
+
+    pub fn secret_of_kind(&self, name: &str, kind: SecretKind) -> Result<String, EngineError> {
+        let fresh = match kind {
+            SecretKind::Password => random_secret(),
+            SecretKind::Fernet => fernet_key(),
+        };
         self.db(|c| {
             c.execute(
                 "INSERT OR IGNORE INTO secrets (name, value) VALUES (?1, ?2)",
@@ -214,13 +222,48 @@ impl State {
     }
 }
 
+/// The forms a generated secret takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretKind {
+    Password,
+    Fernet,
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .expect("reading /dev/urandom");
+    buf
+}
+
+/// A Fernet key as Keystone reads it: 32 random bytes, URL-safe base64 with padding.
+fn fernet_key() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = random_bytes::<32>();
+    let mut out = String::with_capacity(44);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    while !out.len().is_multiple_of(4) {
+        out.push('=');
+    }
+    out
+}
+
 fn random_secret() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut out = String::with_capacity(32);
-    let mut urandom = std::fs::File::open("/dev/urandom").expect("the kernel's random source");
-    let mut buf = [0u8; 64];
     while out.len() < 32 {
-        urandom.read_exact(&mut buf).expect("reading /dev/urandom");
+        let buf = random_bytes::<64>();
         // 248 = 62 * 4: reject bytes above it so every character is equally likely.
         out.extend(
             buf.iter()
@@ -235,6 +278,17 @@ fn random_secret() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fernet_keys_are_32_bytes_of_url_safe_base64() {
+        let key = fernet_key();
+        assert_eq!(key.len(), 44, "{key}");
+        assert!(key.ends_with('=') && !key.ends_with("=="), "{key}");
+        assert!(key[..43]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert_ne!(key, fernet_key());
+    }
 
     #[test]
     fn secrets_are_made_once_and_stay_private() {

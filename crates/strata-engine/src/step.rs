@@ -28,12 +28,26 @@ pub(crate) fn step_ops(
                 .collect(),
         }]);
     }
-    let defs = catalog
-        .service(&step.service)
-        .and_then(|s| s.step(&step.action))
+    let defs = step_def(catalog, step)
         .map(|d| d.ops.as_slice())
         .unwrap_or(&[]);
     renderer.ops(defs, &renderer.context(model, host, step, outputs))
+}
+
+/// The catalog's definition of a plan step: the service's own step, or what a provider
+/// does for a trait (`provides:`).
+pub(crate) fn step_def<'c>(
+    catalog: &'c Catalog,
+    step: &strata_plan::Step,
+) -> Option<&'c strata_catalog::StepDef> {
+    match &step.hook {
+        Some(hook) => catalog
+            .service(&hook.provider)
+            .and_then(|s| s.provides.get(&hook.name)),
+        None => catalog
+            .service(&step.service)
+            .and_then(|s| s.step(&step.action)),
+    }
 }
 
 /// Why a host could not say what it needs.

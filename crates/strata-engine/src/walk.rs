@@ -124,7 +124,7 @@ fn now() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn tail(text: &str, lines: usize) -> String {
+pub(crate) fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
@@ -147,12 +147,7 @@ pub fn deploy(
     std::fs::create_dir_all(&options.log_dir)
         .map_err(strata_sys::io("creating", &options.log_dir))?;
     let renderer = Renderer::new(model, catalog, state.clone(), redactor.clone());
-    let host_ids: HashMap<&str, usize> = model
-        .hosts
-        .iter()
-        .enumerate()
-        .map(|(i, h)| (h.name.as_str(), i))
-        .collect();
+    let host_ids = model.host_index();
     for step in &plan.steps {
         if !inventory.contains_key(&step.host) {
             return Err(EngineError::NoTransport(step.host.clone()));
@@ -371,9 +366,7 @@ pub fn deploy(
                 });
                 let t = Instant::now();
                 // A step that declares itself safe to repeat gets more tries after a failure.
-                let retries = catalog
-                    .service(&step.service)
-                    .and_then(|svc| svc.step(&step.action))
+                let retries = crate::step::step_def(catalog, step)
                     .map(|d| d.retries)
                     .unwrap_or(0);
                 let mut outcome = run_step(i);

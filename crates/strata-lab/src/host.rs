@@ -89,8 +89,10 @@ pub(crate) fn create(new: &NewHost, journal: &Journal) -> Result<HostState, LabE
             .map_err(io("sizing disk", &path))?;
     }
 
+    // CAP_NET_ADMIN: the host owns its network namespace, and keepalived moves a site's
+    // virtual IP between hosts as on real servers.
     let mut nspawn = format!(
-        "exec systemd-nspawn --quiet -D \"$M\" --boot --register=no --keep-unit --network-namespace-path=\"{}/{}\" --machine=\"$NAME\" --console=read-only",
+        "exec systemd-nspawn --quiet -D \"$M\" --boot --register=no --keep-unit --network-namespace-path=\"{}/{}\" --machine=\"$NAME\" --console=read-only --capability=CAP_NET_ADMIN",
         strata_sys::NETNS_DIR,
         lab.host_netns(&host.name)
     );

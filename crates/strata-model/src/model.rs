@@ -172,4 +172,53 @@ impl Model {
     pub fn site_by_name(&self, name: &str) -> Option<SiteId> {
         self.sites.iter().position(|s| s.name == name)
     }
+
+    /// Host ids by name.
+    pub fn host_index(&self) -> std::collections::HashMap<&str, HostId> {
+        self.hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.name.as_str(), i))
+            .collect()
+    }
+
+    /// The hosts of `site` that run `service`, in host order.
+    pub fn hosts_running(&self, site: SiteId, service: &str) -> Vec<HostId> {
+        self.sites[site]
+            .hosts
+            .iter()
+            .copied()
+            .filter(|&h| self.hosts[h].runs(service))
+            .collect()
+    }
+
+    /// The site whose `service` serves `site`: its own when it runs one, else its control
+    /// plane's (an edge uses central's Keystone and RabbitMQ).
+    pub fn site_serving(&self, site: SiteId, service: &str) -> Option<SiteId> {
+        let cp = self.sites[site].control_plane;
+        [site, cp]
+            .into_iter()
+            .find(|&s| !self.hosts_running(s, service).is_empty())
+    }
+
+    /// Where clients reach the APIs of `site`: its virtual IP, else its first HAProxy host,
+    /// else `None` (each API at its own host's address).
+    pub fn api_address(&self, site: SiteId) -> Option<IpAddr> {
+        self.sites[site].vip.or_else(|| {
+            self.hosts_running(site, "haproxy")
+                .first()
+                .map(|&h| self.hosts[h].ip)
+        })
+    }
+
+    /// The address a host's APIs listen on: its own, unless HAProxy runs on it without a
+    /// virtual IP and takes that address; then loopback, behind the local HAProxy.
+    pub fn api_bind(&self, host: HostId) -> IpAddr {
+        let h = &self.hosts[host];
+        if h.runs("haproxy") && self.sites[h.site].vip.is_none() {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            h.ip
+        }
+    }
 }

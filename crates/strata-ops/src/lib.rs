@@ -39,11 +39,14 @@ pub enum Op {
     },
     /// A systemd unit enabled and running; restarted when `restart_on_change` is set and an
     /// earlier operation of the same step changed a package, or a file: one listed in
-    /// `watch`, or any file when `watch` is empty.
+    /// `watch`, or any file when `watch` is empty; or when a watched file (written by any
+    /// step, in any run) is newer than the unit's start, to the second.
     Service {
         unit: String,
         restart_on_change: bool,
         watch: Vec<String>,
+        /// Whether the unit should run; a unit that should not is disabled and stopped.
+        running: bool,
     },
     /// A command, run only while its guard says it has not taken effect: `creates` (a path
     /// that exists afterwards) or `unless` (a command that succeeds afterwards).
@@ -158,10 +161,33 @@ pub fn plan(ops: &[Op], facts: &Facts) -> Vec<Action> {
             }
             Op::Service {
                 unit,
+                running: false,
+                ..
+            } => {
+                let u = quote(unit);
+                if f.get("enabled") == Some("enabled") {
+                    actions.push(Action::change(
+                        i,
+                        format!("systemctl disable -q {u}"),
+                        format!("disable {unit}"),
+                    ));
+                }
+                if f.get("active") == Some("active") {
+                    actions.push(Action::change(
+                        i,
+                        format!("systemctl stop {u}"),
+                        format!("stop {unit}"),
+                    ));
+                }
+            }
+            Op::Service {
+                unit,
                 restart_on_change,
                 watch,
+                running: true,
             } => {
                 let changed_before = packages_changed
+                    || f.get("stale") == Some("yes")
                     || files_changed
                         .iter()
                         .any(|f| watch.is_empty() || watch.iter().any(|w| w == f));
@@ -176,7 +202,8 @@ pub fn plan(ops: &[Op], facts: &Facts) -> Vec<Action> {
                 if f.get("active") != Some("active") {
                     actions.push(Action::change(
                         i,
-                        format!("systemctl start {u}"),
+                        // A unit that failed too often refuses to start until reset.
+                        format!("systemctl reset-failed {u} 2>/dev/null; systemctl start {u}"),
                         format!("start {unit}"),
                     ));
                 } else if *restart_on_change && changed_before {

@@ -45,9 +45,20 @@ pub fn probe_script(ops: &[Op]) -> String {
                 let p = quote(path);
                 script.push_str(&format!("if [ -f {p} ]; then echo \"@F{i} sha $(sha256sum < {p} | cut -d' ' -f1)\"; echo \"@F{i} stat $(stat -c '%U %G %a' {p})\"; fi\n"));
             }
-            Op::Service { unit, .. } => {
+            Op::Service {
+                unit,
+                restart_on_change,
+                watch,
+                ..
+            } => {
                 let u = quote(unit);
                 script.push_str(&format!("echo \"@F{i} enabled $(systemctl is-enabled {u} 2>/dev/null)\"; echo \"@F{i} active $(systemctl is-active {u} 2>/dev/null)\"\n"));
+                // A watched file newer than the unit's start (changed by an earlier step, or
+                // by a run that failed before restarting it): the unit runs an old config.
+                if *restart_on_change && !watch.is_empty() {
+                    let files = watch.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ");
+                    script.push_str(&format!("S=$(date -d \"$(systemctl show -p ActiveEnterTimestamp --value {u} 2>/dev/null)\" +%s 2>/dev/null) && for W in {files}; do if [ -e \"$W\" ] && [ \"$(stat -c %Y \"$W\")\" -gt \"$S\" ]; then echo '@F{i} stale yes'; break; fi; done\n"));
+                }
             }
             Op::Command {
                 creates, unless, ..

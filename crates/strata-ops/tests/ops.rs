@@ -22,6 +22,7 @@ fn a_host_already_as_desired_gets_no_command() {
         file("/etc/a.conf", "a=1\n"),
         Op::Service {
             unit: "memcached".into(),
+            running: true,
             restart_on_change: true,
             watch: vec![],
         },
@@ -51,6 +52,7 @@ fn each_difference_gets_only_its_command() {
         file("/etc/b.conf", "b\n"),
         Op::Service {
             unit: "memcached".into(),
+            running: true,
             restart_on_change: true,
             watch: vec![],
         },
@@ -88,6 +90,7 @@ fn a_service_restarts_only_when_something_before_it_changed() {
         file("/etc/a.conf", "a\n"),
         Op::Service {
             unit: "x".into(),
+            running: true,
             restart_on_change: true,
             watch: vec![],
         },
@@ -106,6 +109,56 @@ fn a_service_restarts_only_when_something_before_it_changed() {
             .map(|a| a.describe.clone())
             .collect::<Vec<_>>(),
         vec!["start x"]
+    );
+}
+
+#[test]
+fn a_unit_that_should_not_run_is_disabled_and_stopped_and_then_left_alone() {
+    let ops = vec![Op::Service {
+        unit: "keepalived".into(),
+        running: false,
+        restart_on_change: true,
+        watch: vec![],
+    }];
+    let mut facts = Facts::default();
+    facts.set(0, "enabled", "enabled");
+    facts.set(0, "active", "active");
+    let described = |facts: &Facts| {
+        plan(&ops, facts)
+            .iter()
+            .map(|a| a.describe.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        described(&facts),
+        vec!["disable keepalived", "stop keepalived"]
+    );
+    facts.set(0, "enabled", "disabled");
+    facts.set(0, "active", "inactive");
+    assert!(described(&facts).is_empty());
+}
+
+#[test]
+fn a_unit_older_than_a_watched_file_restarts_whichever_step_wrote_it() {
+    let ops = vec![Op::Service {
+        unit: "keystone".into(),
+        running: true,
+        restart_on_change: true,
+        watch: vec!["/etc/keystone/keystone.conf".into()],
+    }];
+    let probe = probe_script(&ops);
+    assert!(probe.contains("ActiveEnterTimestamp"), "{probe}");
+    let mut facts = Facts::default();
+    facts.set(0, "enabled", "enabled");
+    facts.set(0, "active", "active");
+    assert!(plan(&ops, &facts).is_empty());
+    facts.set(0, "stale", "yes");
+    assert_eq!(
+        plan(&ops, &facts)
+            .iter()
+            .map(|a| a.describe.clone())
+            .collect::<Vec<_>>(),
+        vec!["restart keystone (its configuration or packages changed)"]
     );
 }
 
@@ -264,6 +317,7 @@ fn a_watching_service_restarts_only_for_its_own_files() {
         file("/etc/mine.conf", "same\n"),
         Op::Service {
             unit: "x".into(),
+            running: true,
             restart_on_change: true,
             watch: vec!["/etc/mine.conf".into()],
         },

@@ -27,6 +27,20 @@ pub struct Step {
     pub estimate_ms: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub doc: Option<String>,
+    /// For a step done for another service's trait: which service provides it, and for what.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hook: Option<Hook>,
+}
+
+/// A step placed for a trait: `provider`'s `provides.<name>` operations, about `subject`
+/// (a database, a project's messaging user, an API service at a site).
+#[derive(Debug, Clone, Serialize)]
+pub struct Hook {
+    pub provider: String,
+    pub name: String,
+    pub subject: String,
+    /// The site the subject is deployed at (an API is registered in that site's region).
+    pub site: String,
 }
 
 /// A plan: steps in a topological order (every step after the steps it needs).
@@ -38,6 +52,9 @@ pub struct Plan {
     pub critical_path_ms: u64,
     pub hosts: Vec<crate::HostSummary>,
     pub sites: Vec<SiteSummary>,
+    /// Services in the spec whose catalog steps have no operations yet: their steps are
+    /// planned and do nothing, and nothing is registered or fronted for them.
+    pub not_deployed: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -148,6 +165,7 @@ impl<'a> Builder<'a> {
             needs: self.packages.get(host).copied().into_iter().collect(),
             estimate_ms,
             doc: doc.map(str::to_owned),
+            hook: None,
         });
         self.host_of.push(host);
         (index, true)

@@ -16,7 +16,7 @@ use serde::Serialize;
 use strata_catalog::Catalog;
 use strata_model::Model;
 
-pub use graph::{Plan, Step};
+pub use graph::{Hook, Plan, Step};
 pub use packages::{all_packages, host_packages};
 
 #[derive(Debug, thiserror::Error)]

@@ -96,7 +96,17 @@ pub fn finish(g: Builder) -> Result<Plan, PlanError> {
                 .collect(),
         })
         .collect();
+    // Services of this cloud the catalog has no operations for yet: planned, not deployed.
+    let mut not_deployed: Vec<String> = g
+        .instances
+        .iter()
+        .filter(|i| !i.service.is_deployed())
+        .map(|i| i.service.name.clone())
+        .collect();
+    not_deployed.sort();
+    not_deployed.dedup();
     Ok(Plan {
+        not_deployed,
         cloud: model.cloud.clone(),
         steps: sorted,
         critical_path,

@@ -18,6 +18,8 @@ struct JsonPlan<'a> {
     steps: JsonSteps<'a>,
     critical_path: Ids<'a>,
     critical_path_ms: u64,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    not_deployed: &'a [String],
 }
 
 /// Step indices written as step ids.
@@ -83,6 +85,7 @@ impl Plan {
             steps: JsonSteps(self),
             critical_path: Ids(&self.critical_path, &self.steps),
             critical_path_ms: self.critical_path_ms,
+            not_deployed: &self.not_deployed,
         };
         let mut out = serde_json::to_string_pretty(&doc).expect("plan serializes");
         out.push('\n');
@@ -140,6 +143,13 @@ impl Plan {
             seconds(self.critical_path_ms),
             self.critical_path.len()
         );
+        if !self.not_deployed.is_empty() {
+            let _ = writeln!(
+                out,
+                "not deployed by this version (no operations in the catalog yet; their steps do nothing):\n  {}\n",
+                self.not_deployed.join(", ")
+            );
+        }
         let mut by_host: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, s) in self.steps.iter().enumerate() {
             by_host.entry(&s.host).or_default().push(i);

@@ -1,14 +1,49 @@
 //! Second transformer: what a service's traits imply. A database (and its user) on the right
 //! Galera cluster and a RabbitMQ user exist before the service's first step; an API is
 //! registered in Keystone, and fronted by the site's HAProxy, before it counts as ready.
+//! The operations of these steps are the providers' (`provides:` in the catalog); services
+//! strata does not deploy yet (no operations) get none of them.
 
 use std::collections::HashMap;
 
-use crate::graph::{Builder, StepId};
+use strata_catalog::{project, HOOK_API_REGISTRATION, HOOK_DATABASE, HOOK_MESSAGING_USER};
+use strata_model::HostId;
 
-/// The project a service belongs to (nova-api, nova-compute -> nova): one RabbitMQ user each.
-fn project(service: &str) -> &str {
-    service.split('-').next().unwrap_or(service)
+use crate::graph::{Builder, Hook, StepId};
+
+/// A step for a trait, on `host`, doing `provider`'s `hook` for `subject`.
+struct HookStep<'s> {
+    host: HostId,
+    provider: &'s str,
+    qualifier: Option<&'s str>,
+    action: &'s str,
+    hook: &'static str,
+    subject: &'s str,
+    site: &'s str,
+}
+
+fn hook_step(g: &mut Builder, h: HookStep) -> StepId {
+    let def = g
+        .catalog
+        .service(h.provider)
+        .and_then(|s| s.provides.get(h.hook));
+    let estimate = def.map(|d| d.estimate_ms).unwrap_or(1000);
+    let doc = def.and_then(|d| d.doc.clone());
+    let (id, _) = g.step(
+        h.host,
+        h.provider,
+        h.qualifier,
+        h.action,
+        estimate,
+        doc.as_deref(),
+    );
+    g.steps[id].hook = Some(Hook {
+        provider: h.provider.to_owned(),
+        name: h.hook.to_owned(),
+        subject: h.subject.to_owned(),
+        site: h.site.to_owned(),
+    });
+    id
 }
 
 pub fn apply(g: &mut Builder) {
@@ -16,50 +51,70 @@ pub fn apply(g: &mut Builder) {
     let mut users: HashMap<(usize, String), StepId> = HashMap::new();
     for i in 0..g.instances.len() {
         let service = g.instances[i].service;
+        // A service not deployed yet gets no database, user or registration; its order
+        // (behind the site's HAProxy) still holds.
+        let deployed = service.is_deployed();
         let site = g.instances[i].site;
+        let site_name = g.model.sites[site].name.clone();
         let roots = g.instances[i].roots();
-        if let Some(db) = &service.database {
+        if let Some(db) = service.database.as_ref().filter(|_| deployed) {
             if let Some(cluster) = g.model.database_cluster(site, db) {
                 if let Some(&galera) = g.on_galera.get(&("galera", cluster)) {
-                    let step = *databases.entry((cluster, db.clone())).or_insert_with(|| {
-                        let c = &g.model.galera[cluster];
-                        let qualifier = c.named.then(|| c.name.clone());
-                        let host = c.members[0];
-                        let (id, _) = g.step(
-                            host,
-                            "galera",
-                            qualifier.as_deref(),
-                            &format!("db-{db}"),
-                            1000,
-                            Some("database and its user, with a generated password"),
-                        );
-                        let ready = g.instances[galera].ready().to_vec();
-                        g.need(id, ready);
-                        id
-                    });
+                    let step = match databases.get(&(cluster, db.clone())) {
+                        Some(&s) => s,
+                        None => {
+                            let c = &g.model.galera[cluster];
+                            let qualifier = c.named.then(|| c.name.clone());
+                            let host = c.members[0];
+                            let id = hook_step(
+                                g,
+                                HookStep {
+                                    host,
+                                    provider: "galera",
+                                    qualifier: qualifier.as_deref(),
+                                    action: &format!("db-{db}"),
+                                    hook: HOOK_DATABASE,
+                                    subject: db,
+                                    site: &site_name,
+                                },
+                            );
+                            let ready = g.instances[galera].ready().to_vec();
+                            g.need(id, ready);
+                            databases.insert((cluster, db.clone()), id);
+                            id
+                        }
+                    };
                     for &r in &roots {
                         g.need(r, [step]);
                     }
                 }
             }
         }
-        if service.messaging {
+        if service.messaging && deployed {
             if let Some(rabbit) = g.reach("rabbitmq", site) {
                 let proj = project(&service.name).to_owned();
-                let step = *users.entry((rabbit, proj.clone())).or_insert_with(|| {
-                    let host = g.instances[rabbit].hosts[0];
-                    let (id, _) = g.step(
-                        host,
-                        "rabbitmq",
-                        None,
-                        &format!("user-{proj}"),
-                        1000,
-                        Some("a RabbitMQ user with a generated password"),
-                    );
-                    let ready = g.instances[rabbit].ready().to_vec();
-                    g.need(id, ready);
-                    id
-                });
+                let step = match users.get(&(rabbit, proj.clone())) {
+                    Some(&s) => s,
+                    None => {
+                        let host = g.instances[rabbit].hosts[0];
+                        let id = hook_step(
+                            g,
+                            HookStep {
+                                host,
+                                provider: "rabbitmq",
+                                qualifier: None,
+                                action: &format!("user-{proj}"),
+                                hook: HOOK_MESSAGING_USER,
+                                subject: &proj,
+                                site: &site_name,
+                            },
+                        );
+                        let ready = g.instances[rabbit].ready().to_vec();
+                        g.need(id, ready);
+                        users.insert((rabbit, proj), id);
+                        id
+                    }
+                };
                 for &r in &roots {
                     g.need(r, [step]);
                 }
@@ -67,19 +122,27 @@ pub fn apply(g: &mut Builder) {
         }
         if let Some(api) = &service.api {
             let ready = g.instances[i].ready().to_vec();
-            // Keystone registers itself in its bootstrap; every other API registers there.
-            if api.service_type != "identity" {
+            // Keystone registers itself in its bootstrap; every other API is registered by
+            // the Keystone its site reaches, in the site's region.
+            if api.service_type != "identity" && deployed {
                 if let Some(keystone) = g.reach("keystone", site) {
-                    let host = g.instances[i].hosts[0];
-                    let (id, _) = g.step(
-                        host,
-                        &service.name,
-                        None,
-                        "register",
-                        2000,
-                        Some(
-                            "service, endpoints in the site's region, and service user in Keystone",
-                        ),
+                    let host = g.instances[keystone].hosts[0];
+                    let qualifier = if g.instances[keystone].site == site {
+                        service.name.clone()
+                    } else {
+                        format!("{}@{site_name}", service.name)
+                    };
+                    let id = hook_step(
+                        g,
+                        HookStep {
+                            host,
+                            provider: "keystone",
+                            qualifier: Some(&qualifier),
+                            action: "register",
+                            hook: HOOK_API_REGISTRATION,
+                            subject: &service.name,
+                            site: &site_name,
+                        },
                     );
                     let keystone_ready = g.instances[keystone].ready().to_vec();
                     g.need(id, keystone_ready);

@@ -144,7 +144,7 @@ fn edges_wait_for_the_central_control_plane_and_ceph_export() {
         );
     }
     // A ScaleOut node reaches Glance through its HAProxy; edge APIs wait for the site's HAProxy.
-    assert!(needs("dcn0/dcn0-0/glance-api:ready").contains(&"dcn0/dcn0-3/haproxy:start"));
+    assert!(needs("dcn0/dcn0-0/glance-api:ready").contains(&"dcn0/dcn0-3/haproxy:ready"));
 }
 
 #[test]

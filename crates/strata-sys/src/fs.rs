@@ -1,7 +1,7 @@
 //! File system errors that name the file and what was being done to it, and writing a file
 //! (its directory made first) with a given mode. Shared by the image, lab and engine crates.
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +27,16 @@ pub fn write_file(path: &Path, text: &str, mode: u32) -> Result<(), IoError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
     }
-    std::fs::write(path, text).map_err(io("writing", path))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io("chmod", path))
+    // Created with its mode, and the mode set before the content goes in: a secret is never
+    // readable by others, not even for a moment.
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)
+        .map_err(io("opening", path))?;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(io("chmod", path))?;
+    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(io("writing", path))
 }

@@ -62,6 +62,19 @@ pub enum Command {
         #[arg(long, default_value_t = 900)]
         step_timeout: u64,
     },
+    /// Prove the deployed cloud works: every service's checks on its hosts (Galera synced,
+    /// RabbitMQ clustered, HAProxy backends up, a token from every region...). Exit 1 when
+    /// any fails, naming the host and the check.
+    Check {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// One JSON object per check on stdout.
+        #[arg(long)]
+        json: bool,
+        /// An ssh_config for real servers; the lab provides its own.
+        #[arg(long, value_name = "FILE")]
+        ssh_config: Option<PathBuf>,
+    },
     /// Where a deployment stands: its last run, and every step's state.
     Status {
         #[command(flatten)]
@@ -126,6 +139,22 @@ pub enum LabCommand {
         node: String,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
+    },
+    /// Cut the WAN link between two sites of a lab (packets between them are dropped), to
+    /// see what a partition does.
+    Cut {
+        #[arg(long)]
+        lab: Option<String>,
+        site_a: String,
+        site_b: String,
+    },
+    /// Restore the WAN link between two sites, or every link when no site is named.
+    Heal {
+        #[arg(long)]
+        lab: Option<String>,
+        #[arg(requires = "site_b")]
+        site_a: Option<String>,
+        site_b: Option<String>,
     },
     /// The lab's WAN router (started by `lab up` inside the lab's network).
     #[command(hide = true)]

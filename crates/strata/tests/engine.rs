@@ -19,7 +19,7 @@ const LAB: &str = "enginetest";
 const HOSTS: [&str; 3] = ["e-0", "e-1", "w-0"];
 
 mod common;
-use common::{lab_home as home, root};
+use common::{lab_home as home, root, text};
 
 fn command(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
@@ -32,14 +32,6 @@ fn command(args: &[&str]) -> Command {
 
 fn strata(args: &[&str]) -> Output {
     command(args).output().unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn ok(args: &[&str]) -> String {

@@ -19,29 +19,7 @@ const SPEC: &str = "crates/strata/tests/fixtures/lab/two-sites.yaml";
 const LAB: &str = "labtest";
 
 mod common;
-use common::{lab_home as home, root};
-
-fn strata(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .current_dir(root())
-        .env("STRATA_HOME", home())
-        .env_remove("STRATA_CATALOG")
-        .output()
-        .unwrap()
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = strata(args);
-    assert!(
-        out.status.success(),
-        "strata {}: {}\n{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::{lab_home as home, ok_in_lab_home as ok, root, strata_in_lab_home as strata};
 
 fn ssh(node: &str, command: &str) -> Output {
     strata(&["lab", "ssh", "--lab", LAB, node, command])

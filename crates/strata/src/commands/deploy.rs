@@ -68,10 +68,7 @@ pub fn run(
     step_timeout: u64,
     out: &mut Printer,
 ) -> anyhow::Result<ExitCode> {
-    let loaded = match super::valid_model(args, out)? {
-        Ok(l) => l,
-        Err(code) => return Ok(code),
-    };
+    let loaded = valid_or_exit!(args, out);
     let model = loaded.model.as_ref().expect("valid");
     let plan = strata_plan::build(model, &loaded.catalog)?;
     let dir = cloud_dir(home, &model.cloud);
@@ -187,7 +184,7 @@ pub fn run(
         &loaded.catalog,
         &plan,
         &inventory,
-        state,
+        state.clone(),
         redactor.clone(),
         &options,
         &events,
@@ -258,6 +255,25 @@ pub fn run(
             ));
         }
     }
+    if report.failures.is_empty() {
+        let files = strata_engine::operator_files(model, &loaded.catalog, &state)?;
+        for f in &files {
+            let path = dir.join(&f.name);
+            strata_sys::write_file(&path, &f.content, 0o600)?;
+        }
+        if !json && !files.is_empty() {
+            out.note(&format!(
+                "strata: admin credentials (mode 0600): {} (OS_CLOUD={}), {}\n",
+                dir.join("clouds.yaml").display(),
+                model.cloud,
+                files[1..]
+                    .iter()
+                    .map(|f| dir.join(&f.name).display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
     Ok(if report.failures.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -266,10 +282,7 @@ pub fn run(
 }
 
 pub fn status(home: &Path, args: &SpecArgs, out: &mut Printer) -> anyhow::Result<ExitCode> {
-    let loaded = match super::valid_model(args, out)? {
-        Ok(l) => l,
-        Err(code) => return Ok(code),
-    };
+    let loaded = valid_or_exit!(args, out);
     let model = loaded.model.as_ref().expect("valid");
     let plan = strata_plan::build(model, &loaded.catalog)?;
     let dir = cloud_dir(home, &model.cloud);

@@ -50,10 +50,7 @@ pub fn build(home: &Path, args: &OptionalSpecArgs, out: &mut Printer) -> anyhow:
                 deny_warnings: false,
                 catalog: args.catalog.clone(),
             };
-            let loaded = match super::valid_model(&spec_args, out)? {
-                Ok(l) => l,
-                Err(code) => return Ok(code),
-            };
+            let loaded = valid_or_exit!(&spec_args, out);
             inputs_for(&loaded)
         }
         None => ImageInputs::bookworm(Vec::new(), Vec::new()),

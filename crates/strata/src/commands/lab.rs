@@ -17,10 +17,7 @@ pub fn up(
     parallel: usize,
     out: &mut Printer,
 ) -> anyhow::Result<ExitCode> {
-    let loaded = match super::valid_model(args, out)? {
-        Ok(l) => l,
-        Err(code) => return Ok(code),
-    };
+    let loaded = valid_or_exit!(args, out);
     let model = loaded.model.as_ref().expect("valid");
     let spec = LabSpec::from_model(model)?;
     let image = super::image::ensure(home, &super::image::inputs_for(&loaded), out)?;
@@ -170,6 +167,25 @@ pub fn status(
             ));
         }
         out.out(&text);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lab cut` and `lab heal`: the WAN links that are down, after the change.
+pub fn cut(
+    home: &Path,
+    lab: Option<&str>,
+    pair: Option<(&str, &str)>,
+    cut: bool,
+    out: &mut Printer,
+) -> anyhow::Result<ExitCode> {
+    let lab = pick(home, lab, None)?;
+    let cuts = lab.set_cut(pair, cut)?;
+    if cuts.is_empty() {
+        out.out(&format!("lab {}: every WAN link is up\n", lab.name));
+    } else {
+        let list: Vec<String> = cuts.iter().map(|(a, b)| format!("{a} <-> {b}")).collect();
+        out.out(&format!("lab {}: cut: {}\n", lab.name, list.join(", ")));
     }
     Ok(ExitCode::SUCCESS)
 }

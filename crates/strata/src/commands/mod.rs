@@ -1,6 +1,18 @@
 //! One function per subcommand, and the loading they share: spec + overrides + catalog ->
 //! validated model, with every diagnostic printed the same way.
 
+/// The spec loaded and valid, or the command returns the exit code its diagnostics call
+/// for (they are printed).
+macro_rules! valid_or_exit {
+    ($args:expr, $out:expr) => {
+        match super::valid_model($args, $out)? {
+            Ok(loaded) => loaded,
+            Err(code) => return Ok(code),
+        }
+    };
+}
+
+mod check;
 mod deploy;
 mod image;
 mod lab;
@@ -50,6 +62,11 @@ pub fn run(cli: Cli, out: &mut Printer) -> anyhow::Result<ExitCode> {
             step_timeout,
             out,
         ),
+        Command::Check {
+            spec,
+            json,
+            ssh_config,
+        } => check::run(&cli.home, &spec, json, ssh_config.as_deref(), out),
         Command::Status { spec } => deploy::status(&cli.home, &spec, out),
         Command::Image(ImageCommand::Build { spec }) => image::build(&cli.home, &spec, out),
         Command::Image(ImageCommand::List) => image::list(&cli.home, out),
@@ -67,6 +84,25 @@ pub fn run(cli: Cli, out: &mut Printer) -> anyhow::Result<ExitCode> {
         }
         Command::Lab(LabCommand::Ssh { lab, node, command }) => {
             lab::ssh(&cli.home, lab.as_deref(), &node, &command)
+        }
+        Command::Lab(LabCommand::Cut {
+            lab,
+            site_a,
+            site_b,
+        }) => lab::cut(
+            &cli.home,
+            lab.as_deref(),
+            Some((&site_a, &site_b)),
+            true,
+            out,
+        ),
+        Command::Lab(LabCommand::Heal {
+            lab,
+            site_a,
+            site_b,
+        }) => {
+            let pair = site_a.as_deref().zip(site_b.as_deref());
+            lab::cut(&cli.home, lab.as_deref(), pair, false, out)
         }
         Command::Lab(LabCommand::WanRouter { config }) => {
             strata_lab::wan::serve(&config)?;

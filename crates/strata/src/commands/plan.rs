@@ -19,10 +19,7 @@ pub fn run(
     ssh_config: Option<&Path>,
     out: &mut Printer,
 ) -> anyhow::Result<ExitCode> {
-    let loaded = match super::valid_model(args, out)? {
-        Ok(l) => l,
-        Err(code) => return Ok(code),
-    };
+    let loaded = valid_or_exit!(args, out);
     let model = loaded.model.as_ref().expect("no errors means a model");
     let plan = strata_plan::build(model, &loaded.catalog)?;
     let dir = super::deploy::cloud_dir(home, &model.cloud);

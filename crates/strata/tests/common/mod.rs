@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own part
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 /// The repository's root: tests run the binary from there, as a user would.
 pub fn root() -> PathBuf {
@@ -15,4 +16,37 @@ pub fn root() -> PathBuf {
 /// The STRATA_HOME of the lab tests.
 pub fn lab_home() -> PathBuf {
     root().join("target/lab-tests-home")
+}
+
+/// `strata ARGS` from the repository's root, in the lab tests' STRATA_HOME, with the
+/// built-in catalog.
+pub fn strata_in_lab_home(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .current_dir(root())
+        .env("STRATA_HOME", lab_home())
+        .env_remove("STRATA_CATALOG")
+        .output()
+        .unwrap()
+}
+
+/// What a command printed, stdout then stderr.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs `strata ARGS` (in the lab tests' home), asserts it succeeded, and returns its stdout.
+pub fn ok_in_lab_home(args: &[&str]) -> String {
+    let out = strata_in_lab_home(args);
+    assert!(
+        out.status.success(),
+        "strata {}: {}",
+        args.join(" "),
+        text(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

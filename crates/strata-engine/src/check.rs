@@ -1,0 +1,143 @@
+//! `strata check`: after a deploy, the catalog's checks run on the hosts (each service's
+//! `checks:`, rendered like its operations) and say, per host, what works and what does not.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use strata_catalog::{Catalog, On};
+use strata_model::Model;
+use strata_plan::Plan;
+
+use crate::render::Renderer;
+use crate::{EngineError, Inventory, Redactor, State};
+
+/// One check on one host.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckOutcome {
+    pub site: String,
+    pub host: String,
+    pub service: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qualifier: Option<String>,
+    pub check: String,
+    pub passed: bool,
+    /// What the check printed (its last lines), secrets masked.
+    pub detail: String,
+    pub seconds: f64,
+}
+
+/// Where each check runs: for `each`, every host with a step of the service (per cluster
+/// for a Galera-grouped one); for `first`, the host of each instance's ready step. The
+/// step found there gives the check its context.
+fn targets<'p>(catalog: &Catalog, plan: &'p Plan) -> Vec<(&'p strata_plan::Step, usize)> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for step in plan.steps.iter().filter(|s| s.hook.is_none()) {
+        let Some(service) = catalog.service(&step.service) else {
+            continue;
+        };
+        for (index, def) in service.checks.iter().enumerate() {
+            let here = match def.on {
+                On::First => service
+                    .ready_step()
+                    .is_some_and(|r| r.action == step.action),
+                _ => service
+                    .steps
+                    .first()
+                    .is_some_and(|f| f.action == step.action),
+            };
+            if here
+                && seen.insert((
+                    step.host.clone(),
+                    step.service.clone(),
+                    step.qualifier.clone(),
+                    index,
+                ))
+            {
+                out.push((step, index));
+            }
+        }
+    }
+    out
+}
+
+/// Runs every check of the plan's services, in parallel across hosts.
+pub fn check(
+    model: &Model,
+    catalog: &Catalog,
+    plan: &Plan,
+    inventory: &Inventory,
+    state: Arc<State>,
+    redactor: Arc<Redactor>,
+    timeout: Duration,
+) -> Result<Vec<CheckOutcome>, EngineError> {
+    redactor.learn(&state)?;
+    let outputs = state.outputs()?;
+    let renderer = Renderer::new(model, catalog, state, redactor.clone());
+    let host_ids = model.host_index();
+    let mut by_host: HashMap<&str, Vec<(&strata_plan::Step, usize)>> = HashMap::new();
+    for (step, index) in targets(catalog, plan) {
+        if !inventory.contains_key(&step.host) {
+            return Err(EngineError::NoTransport(step.host.clone()));
+        }
+        by_host
+            .entry(step.host.as_str())
+            .or_default()
+            .push((step, index));
+    }
+    let results: Vec<CheckOutcome> = std::thread::scope(|scope| {
+        let workers: Vec<_> = by_host
+            .into_iter()
+            .map(|(host, checks)| {
+                let transport = inventory[host].clone();
+                let renderer = &renderer;
+                let redactor = &redactor;
+                let outputs = &outputs;
+                let host_id = host_ids[host];
+                scope.spawn(move || {
+                    checks
+                        .into_iter()
+                        .map(|(step, index)| {
+                            let def =
+                                &catalog.service(&step.service).expect("checked").checks[index];
+                            let started = Instant::now();
+                            let ctx = renderer.context(model, host_id, step, outputs);
+                            let (passed, detail) = match renderer.render(&def.run, &ctx) {
+                                Err(why) => (false, why),
+                                Ok(script) => match transport.run(&script, timeout) {
+                                    Ok(out) => {
+                                        let text = format!("{}\n{}", out.stdout, out.stderr);
+                                        (out.success(), crate::walk::tail(&text, 5))
+                                    }
+                                    Err(e) => (false, e.to_string()),
+                                },
+                            };
+                            CheckOutcome {
+                                site: step.site.clone(),
+                                host: step.host.clone(),
+                                service: step.service.clone(),
+                                qualifier: step.qualifier.clone(),
+                                check: def.name.clone(),
+                                passed,
+                                detail: redactor.redact(&detail),
+                                seconds: started.elapsed().as_secs_f64(),
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    let mut results = results;
+    results.sort_by(|a, b| (&a.site, &a.host, &a.service).cmp(&(&b.site, &b.host, &b.service)));
+    for t in inventory.values() {
+        t.close();
+    }
+    Ok(results)
+}

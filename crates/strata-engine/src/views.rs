@@ -1,0 +1,382 @@
+//! What templates see: the cloud, the step, its host and site, every host, and views of what
+//! the step talks to (its Galera cluster and database, RabbitMQ, Memcached, Keystone, the
+//! site's APIs), computed from the model and the catalog so templates hold no placement logic.
+
+use std::collections::HashMap;
+
+use minijinja::value::Serde;
+use minijinja::Value;
+use serde::Serialize;
+use strata_catalog::{project, Catalog, HOOK_API_REGISTRATION, HOOK_DATABASE, HOOK_MESSAGING_USER};
+use strata_model::{GaleraId, HostId, Model, SiteId, SiteKind};
+
+#[derive(Serialize, Clone)]
+struct HostView {
+    name: String,
+    ip: String,
+    site: String,
+    role: String,
+    services: Vec<String>,
+    /// The address this host's APIs listen on (loopback behind a local HAProxy without VIP).
+    api_bind: String,
+    vcpus: Option<u32>,
+    ram_gb: Option<u32>,
+}
+
+#[derive(Serialize, Clone)]
+struct Member {
+    name: String,
+    ip: String,
+    /// Where its APIs listen (see HostView::api_bind).
+    api_bind: String,
+}
+
+/// An API as clients and HAProxy see it.
+#[derive(Serialize, Clone)]
+struct ApiView {
+    service: String,
+    project: String,
+    #[serde(rename = "type")]
+    service_type: String,
+    port: u16,
+    path: String,
+    /// The endpoint: the site's API address (VIP or HAProxy host), else the first API host.
+    url: String,
+    region: String,
+    hosts: Vec<Member>,
+}
+
+#[derive(Serialize)]
+struct GaleraMember {
+    name: String,
+    ip: String,
+    /// `pc.weight`: members of a stretched cluster's primary site weigh more.
+    weight: u32,
+}
+
+#[derive(Serialize)]
+struct GaleraView {
+    name: String,
+    members: Vec<GaleraMember>,
+    /// The client port (3306, plus an offset when several clusters share hosts).
+    port: u16,
+    /// The group communication port (4567, plus the same offset).
+    gcomm_port: u16,
+    /// This host's weight.
+    weight: u32,
+}
+
+/// A Galera cluster as a site's HAProxy fronts it: its members at that site.
+#[derive(Serialize)]
+struct GaleraFront {
+    name: String,
+    port: u16,
+    members: Vec<Member>,
+}
+
+/// A service's database: where to connect and as whom (the password is `secret('db-' ~ name)`).
+#[derive(Serialize)]
+struct DatabaseView {
+    name: String,
+    user: String,
+    host: String,
+    port: u16,
+}
+
+#[derive(Serialize)]
+struct RabbitView {
+    hosts: Vec<Member>,
+    /// The user of the step's project (or the hook's subject).
+    user: String,
+}
+
+#[derive(Serialize)]
+struct KeystoneView {
+    /// The identity endpoint the step's site uses.
+    url: String,
+    /// The region of the step's site.
+    region: String,
+}
+
+/// Parts of the context that do not depend on the step, computed once per deploy.
+pub(crate) struct Views {
+    cloud: String,
+    hosts: Value,
+    /// Per site: the APIs strata deploys there.
+    apis: Vec<Vec<ApiView>>,
+    /// The database of each service that has one (the catalog's trait).
+    databases: HashMap<String, String>,
+}
+
+impl Views {
+    pub(crate) fn new(model: &Model, catalog: &Catalog) -> Views {
+        let hosts: Vec<HostView> = (0..model.hosts.len())
+            .map(|h| host_view(model, h))
+            .collect();
+        let apis = (0..model.sites.len())
+            .map(|site| {
+                catalog
+                    .services
+                    .values()
+                    .filter(|s| s.is_deployed())
+                    .filter_map(|s| {
+                        let api = s.api.as_ref()?;
+                        let hosts = model.hosts_running(site, &s.name);
+                        let first = *hosts.first()?;
+                        let address = model.api_address(site).unwrap_or(model.hosts[first].ip);
+                        Some(ApiView {
+                            service: s.name.clone(),
+                            project: project(&s.name).to_owned(),
+                            service_type: api.service_type.clone(),
+                            port: api.port,
+                            path: api.path.clone(),
+                            url: format!("http://{address}:{}{}", api.port, api.path),
+                            region: model.sites[site].region.clone(),
+                            hosts: hosts.iter().map(|&h| member(model, h)).collect(),
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        Views {
+            cloud: model.cloud.clone(),
+            hosts: Value::from(Serde(hosts)),
+            apis,
+            databases: catalog
+                .services
+                .values()
+                .filter_map(|s| Some((s.name.clone(), s.database.clone()?)))
+                .collect(),
+        }
+    }
+
+    fn api(&self, model: &Model, site: SiteId, service: &str) -> Option<&ApiView> {
+        let serving = model.site_serving(site, service)?;
+        self.apis[serving].iter().find(|a| a.service == service)
+    }
+}
+
+/// The context of `step` on `host`.
+pub(crate) fn context(
+    views: &Views,
+    model: &Model,
+    host: HostId,
+    step: &strata_plan::Step,
+    outputs: &HashMap<String, String>,
+) -> Value {
+    let h = &model.hosts[host];
+    let site_id = h.site;
+    let site = &model.sites[site_id];
+    // A hook's subject lives at the hook's site (an edge's API is registered in its region).
+    let subject_site = step
+        .hook
+        .as_ref()
+        .and_then(|k| model.site_by_name(&k.site))
+        .unwrap_or(site_id);
+    let hook = step.hook.as_ref().map(|k| k.name.as_str());
+    let subject = step.hook.as_ref().map(|k| k.subject.clone());
+    let galera = galera_of(model, host, step.qualifier.as_deref());
+    let database = match hook {
+        Some(HOOK_DATABASE) => {
+            galera.map(|g| database_view(model, site_id, g, subject.as_deref().unwrap_or_default()))
+        }
+        _ => None,
+    }
+    .or_else(|| {
+        let db = views.databases.get(&step.service)?.clone();
+        let cluster = model.database_cluster(site_id, &db)?;
+        Some(database_view(model, site_id, cluster, &db))
+    });
+    let rabbit_user = match hook {
+        Some(HOOK_MESSAGING_USER) => subject.clone(),
+        _ => None,
+    }
+    .unwrap_or_else(|| project(&step.service).to_owned());
+    let rabbitmq = model.site_serving(site_id, "rabbitmq").map(|s| RabbitView {
+        hosts: model
+            .hosts_running(s, "rabbitmq")
+            .into_iter()
+            .map(|m| member(model, m))
+            .collect(),
+        user: rabbit_user,
+    });
+    let memcached: Vec<String> = model
+        .site_serving(site_id, "memcached")
+        .map(|s| {
+            model
+                .hosts_running(s, "memcached")
+                .into_iter()
+                .map(|m| format!("{}:11211", model.hosts[m].ip))
+                .collect()
+        })
+        .unwrap_or_default();
+    let keystone = views.api(model, site_id, "keystone").map(|k| KeystoneView {
+        url: k.url.clone(),
+        region: site.region.clone(),
+    });
+    let api = match hook {
+        Some(HOOK_API_REGISTRATION) => subject
+            .as_deref()
+            .and_then(|s| views.apis[subject_site].iter().find(|a| a.service == s)),
+        _ => None,
+    };
+    let fronts: Vec<GaleraFront> = model
+        .galera
+        .iter()
+        .map(|c| GaleraFront {
+            name: c.name.clone(),
+            port: 3306 + c.port_offset,
+            members: c
+                .members
+                .iter()
+                .filter(|&&m| model.hosts[m].site == site_id)
+                .map(|&m| member(model, m))
+                .collect(),
+        })
+        .filter(|f| !f.members.is_empty())
+        .collect();
+    // Every service of the site and the hosts that run it (`site.running.haproxy`).
+    let mut running: std::collections::BTreeMap<&str, Vec<Member>> = Default::default();
+    for &m in &site.hosts {
+        for s in model.hosts[m].services.iter() {
+            running.entry(s).or_default().push(member(model, m));
+        }
+    }
+    minijinja::context! {
+        cloud => views.cloud.clone(),
+        host => Value::from(Serde(host_view(model, host))),
+        site => minijinja::context! {
+            name => site.name.clone(),
+            region => site.region.clone(),
+            availability_zone => site.availability_zone.clone(),
+            vip => site.vip.map(|v| v.to_string()),
+            api_address => model.api_address(site_id).map(|a| a.to_string()),
+            kind => if site.kind == SiteKind::Edge { "edge" } else { "central" },
+            prefix => site.subnet.prefix_len(),
+            // A VRRP router id per site, stable across runs (sites of one subnet differ).
+            vrid => 1 + (stable_hash(&site.name) % 254),
+            running => Value::from(Serde(running)),
+            apis => Value::from(Serde(views.apis[site_id].clone())),
+            galera => Value::from(Serde(fronts)),
+        },
+        step => minijinja::context! { service => step.service.clone(), action => step.action.clone(), qualifier => step.qualifier.clone() },
+        hosts => views.hosts.clone(),
+        outputs => Value::from(Serde(outputs.clone())),
+        galera => galera.map(|g| Value::from(Serde(galera_view(model, host, g)))),
+        database => database.map(|d| Value::from(Serde(d))),
+        rabbitmq => rabbitmq.map(|r| Value::from(Serde(r))),
+        memcached => memcached,
+        keystone => keystone.map(|k| Value::from(Serde(k))),
+        subject => subject,
+        api => api.map(|a| Value::from(Serde(a.clone()))),
+    }
+}
+
+fn database_view(model: &Model, site: SiteId, cluster: GaleraId, name: &str) -> DatabaseView {
+    let c = &model.galera[cluster];
+    let local: Vec<HostId> = c
+        .members
+        .iter()
+        .copied()
+        .filter(|&m| model.hosts[m].site == site)
+        .collect();
+    let fronted =
+        model.sites[site].vip.is_some() && !model.hosts_running(site, "haproxy").is_empty();
+    let host = match (fronted, local.first().or(c.members.first())) {
+        (true, _) => model.sites[site]
+            .vip
+            .map(|v| v.to_string())
+            .unwrap_or_default(),
+        (false, Some(&m)) => model.hosts[m].ip.to_string(),
+        (false, None) => String::new(),
+    };
+    DatabaseView {
+        name: name.to_owned(),
+        user: name.to_owned(),
+        host,
+        port: 3306 + c.port_offset,
+    }
+}
+
+/// The Galera cluster a step of `host` is about: the named one its qualifier names, else the
+/// host's site's own.
+fn galera_of(model: &Model, host: HostId, qualifier: Option<&str>) -> Option<GaleraId> {
+    model.galera.iter().position(|g| {
+        g.members.contains(&host)
+            && if g.named {
+                qualifier == Some(g.name.as_str())
+            } else {
+                qualifier.is_none()
+            }
+    })
+}
+
+fn galera_view(model: &Model, host: HostId, cluster: GaleraId) -> GaleraView {
+    let cluster = &model.galera[cluster];
+    let members: Vec<GaleraMember> = cluster
+        .members
+        .iter()
+        .zip(&cluster.weights)
+        .map(|(&m, &w)| GaleraMember {
+            name: model.hosts[m].name.clone(),
+            ip: model.hosts[m].ip.to_string(),
+            weight: w,
+        })
+        .collect();
+    let weight = cluster
+        .members
+        .iter()
+        .position(|&m| m == host)
+        .map(|i| cluster.weights[i])
+        .unwrap_or(1);
+    GaleraView {
+        name: cluster.name.clone(),
+        members,
+        port: 3306 + cluster.port_offset,
+        gcomm_port: 4567 + cluster.port_offset,
+        weight,
+    }
+}
+
+fn member(model: &Model, h: HostId) -> Member {
+    Member {
+        name: model.hosts[h].name.clone(),
+        ip: model.hosts[h].ip.to_string(),
+        api_bind: model.api_bind(h).to_string(),
+    }
+}
+
+fn host_view(model: &Model, host: HostId) -> HostView {
+    let h = &model.hosts[host];
+    HostView {
+        name: h.name.clone(),
+        ip: h.ip.to_string(),
+        site: model.sites[h.site].name.clone(),
+        role: h.role.clone(),
+        services: h.services.to_vec(),
+        api_bind: model.api_bind(host).to_string(),
+        vcpus: h.vcpus,
+        ram_gb: h.ram_gb,
+    }
+}
+
+/// FNV-1a: a small stable hash (the standard library's is randomized per process).
+fn stable_hash(text: &str) -> u32 {
+    text.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// The identity endpoint of every region whose site runs Keystone, in site order.
+pub(crate) fn identity_endpoints(model: &Model, catalog: &Catalog) -> Vec<(String, String)> {
+    let views = Views::new(model, catalog);
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (id, site) in model.sites.iter().enumerate() {
+        if let Some(api) = views.apis[id].iter().find(|a| a.service_type == "identity") {
+            if !out.iter().any(|(region, _)| *region == site.region) {
+                out.push((site.region.clone(), api.url.clone()));
+            }
+        }
+    }
+    out
+}

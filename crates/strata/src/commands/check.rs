@@ -1,0 +1,85 @@
+//! `strata check`: the catalog's checks on the deployed hosts, one line per check, and a
+//! non-zero exit naming the host and the check when any fails.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use strata_engine::{Redactor, State};
+
+use crate::cli::SpecArgs;
+use crate::printer::Printer;
+
+pub fn run(
+    home: &Path,
+    args: &SpecArgs,
+    json: bool,
+    ssh_config: Option<&Path>,
+    out: &mut Printer,
+) -> anyhow::Result<ExitCode> {
+    let loaded = valid_or_exit!(args, out);
+    let model = loaded.model.as_ref().expect("valid");
+    let plan = strata_plan::build(model, &loaded.catalog)?;
+    let dir = super::deploy::cloud_dir(home, &model.cloud);
+    if !dir.join("state.db").exists() {
+        anyhow::bail!(
+            "`{}` has not been deployed from this machine (no {}): run `strata deploy {}` first",
+            model.cloud,
+            dir.display(),
+            args.spec.display()
+        );
+    }
+    let state = Arc::new(State::open(&dir)?);
+    let (inventory, _) = super::deploy::inventory(home, model, &dir, ssh_config)?;
+    let results = strata_engine::check(
+        model,
+        &loaded.catalog,
+        &plan,
+        &inventory,
+        state,
+        Arc::new(Redactor::default()),
+        Duration::from_secs(60),
+    )?;
+    let failed = results.iter().filter(|r| !r.passed).count();
+    for r in &results {
+        if json {
+            out.out(&format!("{}\n", serde_json::to_string(r)?));
+            continue;
+        }
+        let service = match &r.qualifier {
+            Some(q) => format!("{}[{q}]", r.service),
+            None => r.service.clone(),
+        };
+        out.out(&format!(
+            "{} {}/{} {service}: {} ({:.1} s)\n",
+            if r.passed { "ok  " } else { "FAIL" },
+            r.site,
+            r.host,
+            r.check,
+            r.seconds
+        ));
+        if !r.passed {
+            for line in r.detail.lines() {
+                out.out(&format!("       {line}\n"));
+            }
+        }
+    }
+    if !json {
+        out.out(&format!(
+            "{} checks on {} hosts: {} passed, {failed} failed\n",
+            results.len(),
+            results
+                .iter()
+                .map(|r| &r.host)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
+            results.len() - failed
+        ));
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

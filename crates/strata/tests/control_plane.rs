@@ -1,0 +1,265 @@
+//! The control plane on real lab hosts, run as an operator runs it: `strata deploy` then
+//! `strata check` for the all-in-one and the stretched examples. A re-deploy changes nothing;
+//! a user made through one region's Keystone is seen through the other's, and a token of one
+//! is valid at the other; cutting the link between the sites leaves the primary site serving
+//! and stops the other, as `validate` warns, and after the link is back no row is lost.
+#![cfg(feature = "lab-tests")]
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+mod common;
+use common::{lab_home as home, ok_in_lab_home as ok, strata_in_lab_home as strata, text};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// A command on a lab host; its trimmed stdout, and whether it succeeded.
+fn on(lab: &str, node: &str, script: &str) -> (bool, String) {
+    let out = strata(&["lab", "ssh", "--lab", lab, node, script]);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+    )
+}
+
+/// Polls `what` until it holds, for at most `limit`.
+fn eventually(limit: Duration, what: &str, mut holds: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !holds() {
+        assert!(
+            start.elapsed() < limit,
+            "still not true after {limit:?}: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+fn fresh(lab: &str, spec: &str) {
+    if home().join("labs").join(lab).exists() {
+        ok(&["lab", "down", "--lab", lab]);
+    }
+    let _ = std::fs::remove_dir_all(home().join("clouds").join(lab));
+    ok(&["lab", "up", spec]);
+}
+
+fn gone(lab: &str) {
+    ok(&["lab", "down", "--lab", lab]);
+    let _ = std::fs::remove_dir_all(home().join("clouds").join(lab));
+}
+
+/// Deploys from nothing, checks, and re-deploys: the re-run changes nothing.
+fn deploy_and_check(spec: &str) -> String {
+    ok(&["deploy", spec]);
+    let check = ok(&["check", spec]);
+    assert!(check.contains(" 0 failed"), "{check}");
+    let again = ok(&["deploy", "--json", spec]);
+    let report = again
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "report")
+        .expect("a report");
+    assert_eq!(
+        report["report"]["changed"], 0,
+        "a re-deploy changes nothing"
+    );
+    check
+}
+
+/// The admin credentials written for the operator: private, one openrc per region.
+fn assert_operator_files(cloud: &str, regions: &[&str]) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = home().join("clouds").join(cloud);
+    let mut names = vec!["clouds.yaml".to_owned()];
+    names.extend(regions.iter().map(|r| format!("openrc-{r}")));
+    for name in names {
+        let meta = std::fs::metadata(dir.join(&name)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{name}");
+    }
+    let clouds = std::fs::read_to_string(dir.join("clouds.yaml")).unwrap();
+    for r in regions {
+        assert!(clouds.contains(&format!("region_name: {r}")), "{clouds}");
+    }
+}
+
+#[test]
+fn all_in_one_deploys_and_passes_its_checks() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (lab, spec) = ("aio", "examples/all-in-one.yaml");
+    fresh(lab, spec);
+    let check = deploy_and_check(spec);
+    for what in ["galera", "rabbitmq", "memcached", "haproxy", "keystone"] {
+        assert!(
+            check.contains(&format!("aio-0 {what}")),
+            "{what} checked: {check}"
+        );
+    }
+    assert_operator_files(lab, &["regionOne"]);
+    let (ok_, regions) = on(
+        lab,
+        "aio-0",
+        ". /root/openrc && openstack region list -f value -c Region",
+    );
+    assert!(ok_ && regions == "regionOne", "{regions}");
+
+    // A service added from a catalog directory, with a database, a messaging user and an
+    // API: every hook of the control plane runs for it, and HAProxy fronts it.
+    let hooks = "crates/strata/tests/fixtures/engine/hooks";
+    let (extra, catalog) = (format!("{hooks}/add-echo.yaml"), format!("{hooks}/catalog"));
+    let with_echo = |command: &'static str| {
+        [command, spec, "-e", &extra, "--catalog", &catalog].map(str::to_owned)
+    };
+    ok(&strs(&with_echo("deploy")));
+    let checked = ok(&strs(&with_echo("check")));
+    assert!(checked.contains(" 0 failed"), "{checked}");
+    let sh = |script: &str| on(lab, "aio-0", script);
+    let secret_in = |key: &str| {
+        let line = sh(&format!("sed -n 's/^{key} = //p' /etc/echo/echo.conf")).1;
+        let secret = line
+            .split(':')
+            .nth(2)
+            .and_then(|p| p.split('@').next())
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(secret.len(), 32, "a generated password in {key}");
+        secret
+    };
+    let (logged_in, _) = sh(&format!(
+        "mysql -h 10.10.0.11 -u echo -p'{}' echo -e 'SELECT 1'",
+        secret_in("connection")
+    ));
+    assert!(logged_in, "the echo user reaches its database");
+    let (authenticated, _) = sh(&format!(
+        "rabbitmqctl -q authenticate_user echo '{}'",
+        secret_in("transport_url")
+    ));
+    assert!(authenticated, "the echo user authenticates to RabbitMQ");
+    let (_, endpoints) = sh(". /root/openrc && openstack endpoint list --service echo -f value -c Region -c Interface -c URL | sort");
+    assert_eq!(
+        endpoints.lines().collect::<Vec<_>>(),
+        [
+            "regionOne admin http://10.10.0.11:8790/",
+            "regionOne internal http://10.10.0.11:8790/",
+            "regionOne public http://10.10.0.11:8790/"
+        ]
+    );
+    let (user, _) = sh(". /root/openrc && openstack user show echo -f value -c name");
+    assert!(user, "a service user for echo");
+    let (_, page) = sh("python3 -c \"import urllib.request; print(urllib.request.urlopen('http://10.10.0.11:8790/').read().decode().strip())\"");
+    assert_eq!(
+        page, "echo from aio-0",
+        "HAProxy on the host's address fronts the API on loopback"
+    );
+    gone(lab);
+}
+
+#[test]
+fn a_stretched_control_plane_shares_keystone_and_a_cut_behaves_as_validate_warns() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (lab, spec) = ("stretch", "examples/stretch.yaml");
+    fresh(lab, spec);
+    deploy_and_check(spec);
+    assert_operator_files(lab, &["regionOne", "regionTwo"]);
+    let sh = |node: &str, script: &str| on(lab, node, script);
+    let openstack =
+        |node: &str, args: &str| sh(node, &format!(". /root/openrc && openstack {args}"));
+
+    // One Keystone database, two regions: a user made in one is seen in the other, and a
+    // token of one region's Keystone is valid at the other's (the same Fernet keys).
+    let (made, _) = openstack(
+        "east-0",
+        "user create --password s3cret-pw alice -f value -c id",
+    );
+    assert!(made);
+    let (seen, name) = openstack("west-0", "user show alice -f value -c name");
+    assert!(seen && name == "alice", "west sees alice: {name}");
+    let (_, endpoints) = openstack(
+        "west-0",
+        "endpoint list --service identity -f value -c Region",
+    );
+    assert!(
+        endpoints.contains("regionOne") && endpoints.contains("regionTwo"),
+        "{endpoints}"
+    );
+    let (_, east_token) = openstack("east-0", "token issue -f value -c id");
+    let validate = format!(
+        ". /root/openrc && T=$(openstack token issue -f value -c id) && python3 -c \"import urllib.request as u; r = u.Request('http://10.40.0.5:5000/v3/auth/tokens', headers={{'X-Auth-Token': '$T', 'X-Subject-Token': '{east_token}'}}); print(u.urlopen(r).status)\""
+    );
+    assert_eq!(
+        sh("west-0", &validate),
+        (true, "200".to_owned()),
+        "east's token at west"
+    );
+    let keys: Vec<String> = ["east-0", "east-2", "west-1"]
+        .iter()
+        .map(|n| sh(n, "sha256sum /etc/keystone/fernet-keys/0 | cut -c1-64").1)
+        .collect();
+    assert!(
+        keys.iter().all(|k| k == &keys[0] && k.len() == 64),
+        "{keys:?}"
+    );
+
+    // Cut the link: east holds 6 of 9 votes and keeps serving; west refuses.
+    let status = |node: &str| {
+        sh(node, "mysql -N -B -e \"SHOW STATUS WHERE Variable_name IN ('wsrep_cluster_size','wsrep_cluster_status')\" | cut -f2 | tr '\\n' ' '").1
+    };
+    ok(&["lab", "cut", "--lab", lab, "east", "west"]);
+    eventually(Duration::from_secs(60), "west non-Primary", || {
+        status("west-0").contains("non-Primary")
+    });
+    // East drops west's members once they time out, and stays Primary throughout.
+    eventually(
+        Duration::from_secs(60),
+        "east a Primary component of 3",
+        || {
+            let east = status("east-0");
+            assert!(
+                east.ends_with("Primary") && !east.contains("non-"),
+                "east keeps quorum: {east}"
+            );
+            east == "3 Primary"
+        },
+    );
+    let (written, _) = openstack(
+        "east-0",
+        "user create --password s3cret-pw during-cut -f value -c id",
+    );
+    assert!(written, "east takes writes during the cut");
+    let (refused, _) = sh(
+        "west-1",
+        "mysql -N -B -e 'SELECT COUNT(*) FROM keystone.local_user'",
+    );
+    assert!(!refused, "west refuses queries while cut off");
+    let check = strata(&["check", spec]);
+    assert_eq!(check.status.code(), Some(1), "{}", text(&check));
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        report.contains("FAIL west/west-0 galera[stretch]"),
+        "{report}"
+    );
+    assert!(report.contains("FAIL west/west-0 keystone"), "{report}");
+    assert!(report.contains("ok   east/east-0 keystone"), "{report}");
+
+    // The link back: west rejoins and catches up; nothing written during the cut is lost.
+    ok(&["lab", "heal", "--lab", lab]);
+    eventually(
+        Duration::from_secs(90),
+        "west back in a cluster of 6",
+        || status("west-0") == "6 Primary",
+    );
+    let (_, users) = sh(
+        "west-2",
+        "mysql -N -B -e 'SELECT name FROM keystone.local_user ORDER BY name'",
+    );
+    assert_eq!(
+        users.split_whitespace().collect::<Vec<_>>(),
+        ["admin", "alice", "during-cut"]
+    );
+    eventually(Duration::from_secs(60), "every check passes again", || {
+        strata(&["check", spec]).status.success()
+    });
+    gone(lab);
+}
