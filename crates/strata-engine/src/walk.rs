@@ -192,6 +192,14 @@ pub fn deploy(
             sched.ready.entry(s.host.clone()).or_default().push_back(i);
         }
     }
+    // Each step's estimated chain to the end of the plan, itself included (steps are in
+    // topological order, so dependents come later).
+    let mut rank: Vec<u64> = vec![0; n];
+    for i in (0..n).rev() {
+        let behind = dependents[i].iter().map(|&d| rank[d]).max().unwrap_or(0);
+        rank[i] = u64::from(plan.steps[i].estimate_ms) + behind;
+    }
+    let rank = &rank;
     let sched = Mutex::new(sched);
     let wake = Condvar::new();
     let report = Mutex::new(Report {
@@ -341,12 +349,24 @@ pub fn deploy(
                         if g.remaining == 0 {
                             break None;
                         }
+                        // Of the steps ready on idle hosts, the one with the longest
+                        // estimated chain still behind it (list scheduling by critical path):
+                        // a host runs one step at a time, so it should be the one others wait on.
                         let busy = g.busy.clone();
                         let pick = g
                             .ready
                             .iter_mut()
-                            .find(|(h, q)| !busy.contains(*h) && !q.is_empty())
-                            .and_then(|(_, q)| q.pop_front());
+                            .filter(|(h, _)| !busy.contains(*h))
+                            .flat_map(|(_, q)| {
+                                q.iter().enumerate().map(move |(at, &i)| (rank[i], at, i))
+                            })
+                            .max()
+                            .map(|(_, _, i)| i);
+                        if let Some(i) = pick {
+                            if let Some(q) = g.ready.get_mut(&plan.steps[i].host) {
+                                q.retain(|&r| r != i);
+                            }
+                        }
                         if let Some(i) = pick {
                             g.status[i] = Status::Running;
                             g.busy.insert(plan.steps[i].host.clone());
