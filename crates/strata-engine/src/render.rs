@@ -47,10 +47,14 @@ impl Renderer {
                 let kind = match kind.as_deref() {
                     None | Some("password") => crate::SecretKind::Password,
                     Some("fernet") => crate::SecretKind::Fernet,
+                    Some("cephx") => crate::SecretKind::Cephx,
+                    Some("uuid") => crate::SecretKind::Uuid,
                     Some(other) => {
                         return Err(minijinja::Error::new(
                             minijinja::ErrorKind::InvalidOperation,
-                            format!("secret kind `{other}` is not `password` or `fernet`"),
+                            format!(
+                            "secret kind `{other}` is not `password`, `fernet`, `cephx` or `uuid`"
+                        ),
                         ))
                     }
                 };

@@ -186,6 +186,8 @@ impl State {
         let fresh = match kind {
             SecretKind::Password => random_secret(),
             SecretKind::Fernet => fernet_key(),
+            SecretKind::Cephx => cephx_key(),
+            SecretKind::Uuid => uuid_v4(),
         };
         self.db(|c| {
             c.execute(
@@ -227,6 +229,10 @@ impl State {
 pub enum SecretKind {
     Password,
     Fernet,
+    /// A cephx key as keyrings hold it.
+    Cephx,
+    /// A random UUID (a Ceph cluster's fsid).
+    Uuid,
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {
@@ -239,9 +245,45 @@ fn random_bytes<const N: usize>() -> [u8; N] {
 
 /// A Fernet key as Keystone reads it: 32 random bytes, URL-safe base64 with padding.
 fn fernet_key() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bytes = random_bytes::<32>();
-    let mut out = String::with_capacity(44);
+    base64(&random_bytes::<32>(), b"-_")
+}
+
+/// A cephx key: type 1 (AES), a creation time, length 16 and 16 random bytes, little-endian,
+/// in standard base64 (what `ceph-authtool --gen-print-key` prints).
+fn cephx_key() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as u32)
+        .unwrap_or(0);
+    let mut raw = Vec::with_capacity(28);
+    raw.extend_from_slice(&1u16.to_le_bytes());
+    raw.extend_from_slice(&secs.to_le_bytes());
+    raw.extend_from_slice(&0u32.to_le_bytes());
+    raw.extend_from_slice(&16u16.to_le_bytes());
+    raw.extend_from_slice(&random_bytes::<16>());
+    base64(&raw, b"+/")
+}
+
+fn uuid_v4() -> String {
+    let mut b = random_bytes::<16>();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// Base64 with padding; `last_two` are the characters for 62 and 63.
+fn base64(bytes: &[u8], last_two: &[u8; 2]) -> String {
+    let mut alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".to_vec();
+    alphabet.extend_from_slice(last_two);
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let b = [
             chunk[0],
@@ -250,7 +292,7 @@ fn fernet_key() -> String {
         ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..=chunk.len() {
-            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            out.push(alphabet[((n >> (18 - 6 * i)) & 63) as usize] as char);
         }
     }
     while !out.len().is_multiple_of(4) {
@@ -288,6 +330,16 @@ mod tests {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert_ne!(key, fernet_key());
+    }
+
+    #[test]
+    fn cephx_keys_and_fsids_have_their_forms() {
+        let key = cephx_key();
+        assert_eq!(key.len(), 40, "{key}");
+        assert!(key.starts_with("AQ"), "type 1 first: {key}");
+        let fsid = uuid_v4();
+        assert_eq!(fsid.len(), 36);
+        assert_eq!(&fsid[14..15], "4", "{fsid}");
     }
 
     #[test]

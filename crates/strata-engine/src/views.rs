@@ -98,6 +98,77 @@ struct KeystoneView {
     region: String,
 }
 
+#[derive(Serialize)]
+struct PoolView {
+    name: String,
+    size: u32,
+    /// Writes continue with this many copies: one less than `size`, at least 1.
+    min_size: u32,
+    pg_num: u32,
+}
+
+/// A Ceph cluster as its daemons and clients see it. Keys and the fsid are secrets named
+/// `ceph-<name>-<what>` (templates call `secret()`), unless the cluster is external.
+#[derive(Serialize)]
+struct CephView {
+    name: String,
+    site: String,
+    public_network: String,
+    mons: Vec<Member>,
+    mgrs: Vec<Member>,
+    osd_hosts: Vec<Member>,
+    osds: u32,
+    pools: Vec<PoolView>,
+    /// Every OSD on one host: replicas go to OSDs, not hosts (`osd crush chooseleaf type = 0`).
+    single_host: bool,
+    /// For an existing cluster: its fsid, monitors and client user.
+    external: Option<ExternalView>,
+    /// This host's disks for OSDs (names; `strata-ceph-osds` finds the device or lab file).
+    disks: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct ExternalView {
+    fsid: String,
+    mon_hosts: Vec<String>,
+    user: String,
+}
+
+fn ceph_view(model: &Model, host: HostId, cluster: usize) -> CephView {
+    let c = &model.ceph[cluster];
+    let members = |ids: &[HostId]| ids.iter().map(|&h| member(model, h)).collect::<Vec<_>>();
+    CephView {
+        name: c.name.clone(),
+        site: model.sites[c.site].name.clone(),
+        public_network: model.sites[c.site].subnet.to_string(),
+        mons: members(&c.mons),
+        mgrs: members(&c.mgrs),
+        osd_hosts: members(&c.osd_hosts),
+        osds: c.osds,
+        pools: c
+            .pools
+            .iter()
+            .map(|p| PoolView {
+                name: p.name.clone(),
+                size: p.size,
+                min_size: p.size.saturating_sub(1).max(1),
+                pg_num: p.pg_num,
+            })
+            .collect(),
+        single_host: c.osd_hosts.len() == 1,
+        external: c.external.as_ref().map(|e| ExternalView {
+            fsid: e.fsid.clone(),
+            mon_hosts: e.mon_hosts.iter().map(|m| m.to_string()).collect(),
+            user: e.user.clone(),
+        }),
+        disks: if c.osd_hosts.contains(&host) {
+            model.hosts[host].disks.clone()
+        } else {
+            Vec::new()
+        },
+    }
+}
+
 /// Parts of the context that do not depend on the step, computed once per deploy.
 pub(crate) struct Views {
     cloud: String,
@@ -242,6 +313,15 @@ pub(crate) fn context(
             running.entry(s).or_default().push(member(model, m));
         }
     }
+    // The Ceph cluster of the step: a client's names it (its qualifier), a daemon's is its site's.
+    let ceph = match step.service.as_str() {
+        "ceph-client" => step
+            .qualifier
+            .as_deref()
+            .and_then(|q| model.ceph.iter().position(|c| c.name == q)),
+        _ => site.ceph,
+    }
+    .map(|c| ceph_view(model, host, c));
     minijinja::context! {
         cloud => views.cloud.clone(),
         host => Value::from(Serde(host_view(model, host))),
@@ -269,6 +349,7 @@ pub(crate) fn context(
         keystone => keystone.map(|k| Value::from(Serde(k))),
         subject => subject,
         api => api.map(|a| Value::from(Serde(a.clone()))),
+        ceph => ceph.map(|c| Value::from(Serde(c))),
     }
 }
 
