@@ -2,16 +2,14 @@
 //! `checks:`, rendered like its operations) and say, per host, what works and what does not.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use strata_catalog::{Catalog, On};
-use strata_model::Model;
 use strata_plan::Plan;
 
 use crate::render::Renderer;
-use crate::{EngineError, Inventory, Redactor, State};
+use crate::{EngineError, Target};
 
 /// One check on one host.
 #[derive(Debug, Clone, Serialize)]
@@ -64,18 +62,18 @@ fn targets<'p>(catalog: &Catalog, plan: &'p Plan) -> Vec<(&'p strata_plan::Step,
 }
 
 /// Runs every check of the plan's services, in parallel across hosts.
-pub fn check(
-    model: &Model,
-    catalog: &Catalog,
-    plan: &Plan,
-    inventory: &Inventory,
-    state: Arc<State>,
-    redactor: Arc<Redactor>,
-    timeout: Duration,
-) -> Result<Vec<CheckOutcome>, EngineError> {
-    redactor.learn(&state)?;
+pub fn check(target: &Target, timeout: Duration) -> Result<Vec<CheckOutcome>, EngineError> {
+    let Target {
+        model,
+        catalog,
+        plan,
+        inventory,
+        state,
+        redactor,
+    } = target;
+    redactor.learn(state)?;
     let outputs = state.outputs()?;
-    let renderer = Renderer::new(model, catalog, state, redactor.clone());
+    let renderer = Renderer::new(model, catalog, state.clone(), redactor.clone());
     let host_ids = model.host_index();
     let mut by_host: HashMap<&str, Vec<(&strata_plan::Step, usize)>> = HashMap::new();
     for (step, index) in targets(catalog, plan) {
@@ -136,8 +134,5 @@ pub fn check(
     });
     let mut results = results;
     results.sort_by(|a, b| (&a.site, &a.host, &a.service).cmp(&(&b.site, &b.host, &b.service)));
-    for t in inventory.values() {
-        t.close();
-    }
     Ok(results)
 }

@@ -46,3 +46,15 @@ pub enum EngineError {
 
 /// How the engine reaches each host, by host name.
 pub type Inventory = HashMap<String, Arc<dyn strata_transport::Transport>>;
+
+/// What `deploy`, `preview` and `check` work on: the validated model with its catalog and
+/// plan, how to reach each host, the deployment's state, and the redactor that everything
+/// shown, logged or sent passes through.
+pub struct Target<'a> {
+    pub model: &'a strata_model::Model,
+    pub catalog: &'a strata_catalog::Catalog,
+    pub plan: &'a strata_plan::Plan,
+    pub inventory: &'a Inventory,
+    pub state: Arc<State>,
+    pub redactor: Arc<Redactor>,
+}

@@ -4,16 +4,13 @@
 //! be reached say so. It is a view of now: a change early on can make later steps need more.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::Serialize;
-use strata_catalog::Catalog;
-use strata_model::Model;
-use strata_plan::Plan;
 
 use crate::render::Renderer;
-use crate::{Inventory, Redactor, State};
+use crate::Target;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StepPreview {
@@ -28,16 +25,16 @@ pub struct StepPreview {
 }
 
 /// The preview of every step with operations, in plan order; hosts probed in parallel.
-pub fn preview(
-    model: &Model,
-    catalog: &Catalog,
-    plan: &Plan,
-    inventory: &Inventory,
-    state: Arc<State>,
-    redactor: Arc<Redactor>,
-    timeout: Duration,
-) -> Vec<StepPreview> {
-    let _ = redactor.learn(&state);
+pub fn preview(target: &Target, timeout: Duration) -> Vec<StepPreview> {
+    let Target {
+        model,
+        catalog,
+        plan,
+        inventory,
+        state,
+        redactor,
+    } = target;
+    let _ = redactor.learn(state);
     let renderer = Renderer::new(model, catalog, state.clone(), redactor.clone());
     let outputs = state.outputs().unwrap_or_default();
     let host_ids = model.host_index();

@@ -8,17 +8,14 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
-use strata_catalog::Catalog;
-use strata_model::Model;
-use strata_plan::Plan;
 
 use crate::render::Renderer;
 use crate::state::StepRecord;
-use crate::{EngineError, Inventory, Redactor, State};
+use crate::{EngineError, Target};
 
 /// Pause before a step that declared itself safe to repeat is tried again.
 const RETRY_DELAY: Duration = Duration::from_secs(2);
@@ -129,20 +126,22 @@ pub(crate) fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// Runs `plan` on the hosts of `inventory`.
-#[allow(clippy::too_many_arguments)]
+/// Runs the target's plan on its hosts.
 pub fn deploy(
-    model: &Model,
-    catalog: &Catalog,
-    plan: &Plan,
-    inventory: &Inventory,
-    state: Arc<State>,
-    redactor: Arc<Redactor>,
+    target: &Target,
     options: &DeployOptions,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<Report, EngineError> {
+    let Target {
+        model,
+        catalog,
+        plan,
+        inventory,
+        state,
+        redactor,
+    } = target;
     let started = Instant::now();
-    redactor.learn(&state)?;
+    redactor.learn(state)?;
     let (run, resume) = state.begin_run()?;
     std::fs::create_dir_all(&options.log_dir)
         .map_err(strata_sys::io("creating", &options.log_dir))?;

@@ -32,15 +32,19 @@ pub fn run(
     }
     let state = Arc::new(State::open(&dir)?);
     let (inventory, _) = super::deploy::inventory(home, model, &dir, ssh_config)?;
-    let results = strata_engine::check(
+    let target = strata_engine::Target {
         model,
-        &loaded.catalog,
-        &plan,
-        &inventory,
+        catalog: &loaded.catalog,
+        plan: &plan,
+        inventory: &inventory,
         state,
-        Arc::new(Redactor::default()),
-        Duration::from_secs(60),
-    )?;
+        redactor: Arc::new(Redactor::default()),
+    };
+    let results = strata_engine::check(&target, Duration::from_secs(60));
+    for t in inventory.values() {
+        t.close();
+    }
+    let results = results?;
     let failed = results.iter().filter(|r| !r.passed).count();
     for r in &results {
         if json {

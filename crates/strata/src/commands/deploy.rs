@@ -179,16 +179,15 @@ pub fn run(
             }
         }
     };
-    let result = strata_engine::deploy(
+    let target = strata_engine::Target {
         model,
-        &loaded.catalog,
-        &plan,
-        &inventory,
-        state.clone(),
-        redactor.clone(),
-        &options,
-        &events,
-    );
+        catalog: &loaded.catalog,
+        plan: &plan,
+        inventory: &inventory,
+        state: state.clone(),
+        redactor: redactor.clone(),
+    };
+    let result = strata_engine::deploy(&target, &options, &events);
     for t in inventory.values() {
         t.close();
     }

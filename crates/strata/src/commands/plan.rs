@@ -32,15 +32,15 @@ pub fn run(
     } else {
         let state = Arc::new(strata_engine::State::open(&dir)?);
         let (inventory, _) = super::deploy::inventory(home, model, &dir, ssh_config)?;
-        let preview = strata_engine::preview(
+        let target = strata_engine::Target {
             model,
-            &loaded.catalog,
-            &plan,
-            &inventory,
+            catalog: &loaded.catalog,
+            plan: &plan,
+            inventory: &inventory,
             state,
-            Arc::new(strata_engine::Redactor::default()),
-            Duration::from_secs(60),
-        );
+            redactor: Arc::new(strata_engine::Redactor::default()),
+        };
+        let preview = strata_engine::preview(&target, Duration::from_secs(60));
         for t in inventory.values() {
             t.close();
         }
