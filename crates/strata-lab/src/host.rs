@@ -19,6 +19,7 @@ use crate::{io, LabError};
 pub const DISKS_IN_HOST: &str = "/srv/strata/disks";
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn write(path: &Path, text: &str, mode: u32) -> Result<(), LabError> {
     Ok(strata_sys::write_file(path, text, mode)?)
@@ -48,6 +49,136 @@ pub(crate) fn host_cgroups(name: &str) -> Vec<PathBuf> {
             .collect()
     };
     roots.into_iter().map(|r| r.join(name)).collect()
+}
+
+/// Boots a made host (its directory, network and keys exist): the overlay root mounted in a
+/// private mount namespace, systemd under systemd-nspawn in the host's own cgroups, and
+/// waits until its sshd answers. The process is journaled before the wait.
+fn boot(
+    lab: &LabState,
+    journal: &Journal,
+    name: &str,
+    ip: std::net::IpAddr,
+    has_disks: bool,
+    rootfs: &Path,
+) -> Result<ProcessId, LabError> {
+    let dir = lab.host_dir(name);
+    let upper = dir.join("upper");
+    // CAP_NET_ADMIN: the host owns its network namespace, and keepalived moves a site's
+    // virtual IP between hosts as on real servers.
+    let mut nspawn = format!(
+        "exec systemd-nspawn --quiet -D \"$M\" --boot --register=no --keep-unit --network-namespace-path=\"{}/{}\" --machine=\"$NAME\" --console=read-only --capability=CAP_NET_ADMIN",
+        strata_sys::NETNS_DIR,
+        lab.host_netns(name)
+    );
+    if has_disks {
+        nspawn.push_str(&format!(" --bind=\"$D:{DISKS_IN_HOST}\""));
+    }
+    // Each host in cgroups of its own: systemd inside manages its units' cgroups below its
+    // root, and hosts sharing one root collide (units failing with 219/CGROUP).
+    let cgroups = host_cgroups(&lab.host_netns(name));
+    for cg in &cgroups {
+        journal.record(&Resource::Cgroup(cg.clone()))?;
+        std::fs::create_dir_all(cg).map_err(io("creating cgroup", cg))?;
+    }
+    let join: String = cgroups
+        .iter()
+        .map(|cg| format!("echo $$ > '{}/cgroup.procs'; ", cg.display()))
+        .collect();
+    let script = format!("set -e; {join}mount -t overlay overlay -o \"lowerdir=$L,upperdir=$U,workdir=$W\" \"$M\"; {nspawn}");
+    let log_path = dir.join("console.log");
+    let log = std::fs::File::create(&log_path).map_err(io("creating", &log_path))?;
+    let mut cmd = strata_sys::in_private_mount_namespace(&script);
+    cmd.env("L", rootfs)
+        .env("U", &upper)
+        .env("W", dir.join("work"))
+        .env("M", dir.join("root"))
+        .env("D", dir.join("disks"))
+        .env("NAME", name);
+    let pid = crate::net::spawn_detached(&mut cmd, log)?;
+    let console = || {
+        std::fs::read_to_string(&log_path)
+            .unwrap_or_default()
+            .lines()
+            .rev()
+            .take(15)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let process = ProcessId::of(pid as i32).ok_or_else(|| LabError::Boot {
+        host: name.to_owned(),
+        why: "systemd-nspawn exited at once".into(),
+        console: console(),
+    })?;
+    journal.record(&Resource::Process {
+        pid: process.pid,
+        start_time: process.start_time,
+        what: format!("host {name}"),
+    })?;
+
+    let addr = SocketAddr::new(ip, 22);
+    let deadline = Instant::now() + BOOT_TIMEOUT;
+    loop {
+        if !process.is_alive() {
+            return Err(LabError::Boot {
+                host: name.to_owned(),
+                why: "systemd-nspawn exited".into(),
+                console: console(),
+            });
+        }
+        if strata_sys::tcp_probe_in_netns(&lab.fabric_netns(), addr, Duration::from_millis(200)) {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(LabError::Boot {
+                host: name.to_owned(),
+                why: format!(
+                    "sshd did not answer on {addr} within {} s",
+                    BOOT_TIMEOUT.as_secs()
+                ),
+                console: console(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(process)
+}
+
+/// Restarts a host as a server reboots: its systemd shuts down in order (systemd-nspawn
+/// passes SIGTERM on as a shutdown request), then it boots again on the same root and disks
+/// in the same network. What was enabled there starts again; nothing is made anew.
+pub(crate) fn restart(
+    lab: &LabState,
+    journal: &Journal,
+    host: &HostState,
+    rootfs: &Path,
+) -> Result<ProcessId, LabError> {
+    let process = host.process();
+    if process.is_alive() {
+        process.signal(libc::SIGTERM);
+        let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
+        while process.is_alive() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if process.is_alive() {
+            return Err(LabError::Boot {
+                host: host.name.clone(),
+                why: format!("did not shut down within {} s", SHUTDOWN_TIMEOUT.as_secs()),
+                console: String::new(),
+            });
+        }
+    }
+    boot(
+        lab,
+        journal,
+        &host.name,
+        host.ip,
+        !host.disks.is_empty(),
+        rootfs,
+    )
 }
 
 /// Makes and boots a host, and waits until its sshd accepts connections.
@@ -89,86 +220,14 @@ pub(crate) fn create(new: &NewHost, journal: &Journal) -> Result<HostState, LabE
             .map_err(io("sizing disk", &path))?;
     }
 
-    // CAP_NET_ADMIN: the host owns its network namespace, and keepalived moves a site's
-    // virtual IP between hosts as on real servers.
-    let mut nspawn = format!(
-        "exec systemd-nspawn --quiet -D \"$M\" --boot --register=no --keep-unit --network-namespace-path=\"{}/{}\" --machine=\"$NAME\" --console=read-only --capability=CAP_NET_ADMIN",
-        strata_sys::NETNS_DIR,
-        lab.host_netns(&host.name)
-    );
-    if !host.disks.is_empty() {
-        nspawn.push_str(&format!(" --bind=\"$D:{DISKS_IN_HOST}\""));
-    }
-    // Each host in cgroups of its own: systemd inside manages its units' cgroups below its
-    // root, and hosts sharing one root collide (units failing with 219/CGROUP).
-    let cgroups = host_cgroups(&lab.host_netns(&host.name));
-    for cg in &cgroups {
-        journal.record(&Resource::Cgroup(cg.clone()))?;
-        std::fs::create_dir_all(cg).map_err(io("creating cgroup", cg))?;
-    }
-    let join: String = cgroups
-        .iter()
-        .map(|cg| format!("echo $$ > '{}/cgroup.procs'; ", cg.display()))
-        .collect();
-    let script = format!("set -e; {join}mount -t overlay overlay -o \"lowerdir=$L,upperdir=$U,workdir=$W\" \"$M\"; {nspawn}");
-    let log_path = dir.join("console.log");
-    let log = std::fs::File::create(&log_path).map_err(io("creating", &log_path))?;
-    let mut cmd = strata_sys::in_private_mount_namespace(&script);
-    cmd.env("L", new.rootfs)
-        .env("U", &upper)
-        .env("W", dir.join("work"))
-        .env("M", dir.join("root"))
-        .env("D", dir.join("disks"))
-        .env("NAME", &host.name);
-    let pid = crate::net::spawn_detached(&mut cmd, log)?;
-    let console = || {
-        std::fs::read_to_string(&log_path)
-            .unwrap_or_default()
-            .lines()
-            .rev()
-            .take(15)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    let process = ProcessId::of(pid as i32).ok_or_else(|| LabError::Boot {
-        host: host.name.clone(),
-        why: "systemd-nspawn exited at once".into(),
-        console: console(),
-    })?;
-    journal.record(&Resource::Process {
-        pid: process.pid,
-        start_time: process.start_time,
-        what: format!("host {}", host.name),
-    })?;
-
-    let addr = SocketAddr::new(host.ip, 22);
-    let deadline = Instant::now() + BOOT_TIMEOUT;
-    loop {
-        if !process.is_alive() {
-            return Err(LabError::Boot {
-                host: host.name.clone(),
-                why: "systemd-nspawn exited".into(),
-                console: console(),
-            });
-        }
-        if strata_sys::tcp_probe_in_netns(&lab.fabric_netns(), addr, Duration::from_millis(200)) {
-            break;
-        }
-        if Instant::now() > deadline {
-            return Err(LabError::Boot {
-                host: host.name.clone(),
-                why: format!(
-                    "sshd did not answer on {addr} within {} s",
-                    BOOT_TIMEOUT.as_secs()
-                ),
-                console: console(),
-            });
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let process = boot(
+        lab,
+        journal,
+        &host.name,
+        host.ip,
+        !host.disks.is_empty(),
+        new.rootfs,
+    )?;
     Ok(HostState {
         name: host.name.clone(),
         site: host.site.clone(),

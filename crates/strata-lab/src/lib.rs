@@ -21,7 +21,7 @@ pub mod wan;
 pub use down::down;
 pub use spec::{LabHost, LabSite, LabSpec};
 pub use state::{HostState, HostStatus, LabState};
-pub use up::{up, UpOptions, UpReport};
+pub use up::{restart, up, UpOptions, UpReport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {

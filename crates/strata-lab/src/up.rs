@@ -178,3 +178,30 @@ pub fn up(
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
+
+/// Restarts one host of a running lab (see `host::restart`): an orderly shutdown, then a boot
+/// on the same root, disks and network, its new process journaled and recorded. `rootfs` is
+/// the image the lab runs on.
+pub fn restart(home: &Path, lab_name: &str, node: &str, rootfs: &Path) -> Result<(), LabError> {
+    let lab = LabState::new(home, lab_name);
+    let mut record = lab
+        .load()
+        .ok_or_else(|| LabError::NoLab(lab_name.to_owned()))?;
+    let Some(i) = record.hosts.iter().position(|h| h.name == node) else {
+        return Err(LabError::NoNode {
+            lab: lab_name.to_owned(),
+            node: node.to_owned(),
+            known: record
+                .hosts
+                .iter()
+                .map(|h| h.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    };
+    let journal = Journal::open(&lab.dir);
+    let process = crate::host::restart(&lab, &journal, &record.hosts[i], rootfs)?;
+    record.hosts[i].pid = process.pid;
+    record.hosts[i].start_time = process.start_time;
+    lab.save(&record)
+}
