@@ -60,6 +60,9 @@ pub enum On {
     /// Once per database, on the first host of the first instance that uses it (a database
     /// shared by two sites is migrated once).
     Database,
+    /// Once per further Glance store of the site (`ceph: stores`), on every host, qualified by
+    /// the store: the planner places these once the store's cluster is exported.
+    Store,
 }
 
 /// A step that must finish first: one of the same service, or of another service of the
@@ -152,6 +155,9 @@ pub struct Service {
     pub messaging: bool,
     /// An API behind HAProxy, registered in Keystone.
     pub api: Option<Api>,
+    /// `deployed: false`: its steps prepare hosts (a configuration others will read) but do
+    /// not run it yet; planned and listed as not deployed, with no traits served.
+    pub prepared_only: bool,
     pub ceph: CephUse,
     pub needs: Vec<String>,
     pub steps: Vec<StepDef>,
@@ -176,10 +182,11 @@ impl Service {
         self.steps.iter().find(|s| s.action == action)
     }
 
-    /// Whether strata deploys this service yet: some step has operations. A service whose
-    /// steps are all empty is a placeholder (planned, nothing run, nothing fronted).
+    /// Whether strata deploys this service yet: some step has operations, and the catalog
+    /// does not say `deployed: false`. A service whose steps are all empty is a placeholder
+    /// (planned, nothing run, nothing fronted).
     pub fn is_deployed(&self) -> bool {
-        self.steps.iter().any(|s| !s.ops.is_empty())
+        !self.prepared_only && self.steps.iter().any(|s| !s.ops.is_empty())
     }
 
     /// The step others wait for when they need this service: `ready` if it has one, else its last.

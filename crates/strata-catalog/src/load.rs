@@ -170,6 +170,7 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
             "database",
             "messaging",
             "api",
+            "deployed",
             "ceph",
             "needs",
             "steps",
@@ -321,6 +322,7 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
             .and_then(|m| m.as_bool())
             .unwrap_or(false),
         api,
+        prepared_only: r.get("deployed").and_then(|d| d.as_bool()) == Some(false),
         ceph: enum_field(
             r.get("ceph"),
             "`ceph`",
@@ -406,6 +408,7 @@ fn step_def(
                 ("first", On::First),
                 ("rest", On::Rest),
                 ("database", On::Database),
+                ("store", On::Store),
             ],
             On::Each,
             diags,

@@ -7,6 +7,7 @@
 
 mod check;
 mod credentials;
+mod exports;
 mod lock;
 mod preview;
 mod redact;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 
 pub use check::{check, CheckOutcome};
 pub use credentials::{operator_files, OperatorFile};
+pub use exports::{ceph_export, client_key_secret, import_external_keys, keyring_key, ExportError};
 pub use lock::{DeployLock, LockError};
 pub use preview::{preview, StepPreview};
 pub use redact::Redactor;

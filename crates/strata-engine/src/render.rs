@@ -38,7 +38,7 @@ impl Renderer {
         let mut broken = std::collections::HashMap::new();
         for (name, text) in &catalog.templates {
             if let Err(e) = env.add_template_owned(name.clone(), text.clone()) {
-                broken.insert(name.clone(), format!("{e:#}"));
+                broken.insert(name.clone(), describe(&e));
             }
         }
         env.add_function(
@@ -91,7 +91,7 @@ impl Renderer {
     fn text(&self, template: &str, ctx: &Value) -> Result<String, String> {
         self.env
             .render_str(template, ctx.clone())
-            .map_err(|e| format!("rendering `{template}`: {e:#}"))
+            .map_err(|e| format!("rendering `{template}`: {}", describe(&e)))
     }
 
     /// Concrete operations for a step.
@@ -122,7 +122,9 @@ impl Renderer {
                                     .env
                                     .get_template(t)
                                     .and_then(|t| t.render(ctx.clone()))
-                                    .map_err(|e| format!("rendering template `{t}`: {e:#}"))?,
+                                    .map_err(|e| {
+                                        format!("rendering template `{t}`: {}", describe(&e))
+                                    })?,
                             },
                             (None, Some(c)) => self.text(c, ctx)?,
                             (None, None) => String::new(),
@@ -205,4 +207,16 @@ impl Renderer {
             })
             .collect()
     }
+}
+
+/// A template error in a line or two: what and where, and its causes. (The alternate form
+/// prints the whole context, which buries the message and shows more than an operator needs.)
+fn describe(e: &minijinja::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
 }

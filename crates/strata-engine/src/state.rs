@@ -202,6 +202,29 @@ impl State {
         })
     }
 
+    /// The secret called `name` if it was generated or set; never generates one.
+    pub fn existing_secret(&self, name: &str) -> Result<Option<String>, EngineError> {
+        self.db(|c| {
+            c.query_row(
+                "SELECT value FROM secrets WHERE name = ?1",
+                params![name],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
+    /// Sets a secret to a value given from outside (an external cluster's client key).
+    pub fn set_secret(&self, name: &str, value: &str) -> Result<(), EngineError> {
+        self.db(|c| {
+            c.execute(
+                "INSERT INTO secrets (name, value) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET value = ?2",
+                params![name, value],
+            )
+            .map(|_| ())
+        })
+    }
+
     /// Every secret value (to redact them).
     pub fn secret_values(&self) -> Result<Vec<String>, EngineError> {
         self.db(|c| {

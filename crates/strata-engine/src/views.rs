@@ -21,6 +21,9 @@ struct HostView {
     api_bind: String,
     vcpus: Option<u32>,
     ram_gb: Option<u32>,
+    /// On a hyperconverged node: Nova's reserved memory and CPU allocation ratio (the
+    /// formula in strata-model's hci.rs).
+    hci: Option<strata_model::HciTuning>,
 }
 
 #[derive(Serialize, Clone)]
@@ -125,6 +128,8 @@ struct CephView {
     external: Option<ExternalView>,
     /// This host's disks for OSDs (names; `strata-ceph-osds` finds the device or lab file).
     disks: Vec<String>,
+    /// The client OpenStack uses (`client.<client>`): `openstack`, or an external cluster's user.
+    client: String,
 }
 
 #[derive(Serialize)]
@@ -161,11 +166,66 @@ fn ceph_view(model: &Model, host: HostId, cluster: usize) -> CephView {
             mon_hosts: e.mon_hosts.iter().map(|m| m.to_string()).collect(),
             user: e.user.clone(),
         }),
+        client: client_user(c),
         disks: if c.osd_hosts.contains(&host) {
             model.hosts[host].disks.clone()
         } else {
             Vec::new()
         },
+    }
+}
+
+/// The Ceph user OpenStack's services use on a cluster.
+fn client_user(c: &strata_model::CephCluster) -> String {
+    c.external
+        .as_ref()
+        .map(|e| e.user.clone())
+        .unwrap_or_else(|| "openstack".into())
+}
+
+/// A site's Glance stores: each an RBD store named after its site, on that site's cluster.
+#[derive(Serialize)]
+struct GlanceView {
+    default: String,
+    stores: Vec<GlanceStoreView>,
+}
+
+#[derive(Serialize)]
+struct GlanceStoreView {
+    name: String,
+    cluster: String,
+    /// The pool images go to: the cluster's `images` pool, else its first.
+    pool: String,
+    /// The Keystone region whose Glance has this store as its default.
+    region: String,
+    /// The cluster's client user (`client.<user>`).
+    user: String,
+}
+
+fn glance_view(model: &Model, glance: &strata_model::GlanceConfig) -> GlanceView {
+    GlanceView {
+        default: glance.stores[glance.default].name.clone(),
+        stores: glance
+            .stores
+            .iter()
+            .map(|s| {
+                let c = &model.ceph[s.ceph];
+                let pool = c
+                    .pools
+                    .iter()
+                    .find(|p| p.name == "images")
+                    .or(c.pools.first())
+                    .map(|p| p.name.clone())
+                    .unwrap_or_else(|| "images".into());
+                GlanceStoreView {
+                    name: s.name.clone(),
+                    cluster: c.name.clone(),
+                    pool,
+                    region: model.api_region(c.site),
+                    user: client_user(c),
+                }
+            })
+            .collect(),
     }
 }
 
@@ -202,7 +262,7 @@ impl Views {
                             port: api.port,
                             path: api.path.clone(),
                             url: format!("http://{address}:{}{}", api.port, api.path),
-                            region: model.sites[site].region.clone(),
+                            region: model.api_region(site),
                             hosts: hosts.iter().map(|&h| member(model, h)).collect(),
                         })
                     })
@@ -350,6 +410,7 @@ pub(crate) fn context(
         subject => subject,
         api => api.map(|a| Value::from(Serde(a.clone()))),
         ceph => ceph.map(|c| Value::from(Serde(c))),
+        glance => site.glance.as_ref().map(|g| Value::from(Serde(glance_view(model, g)))),
     }
 }
 
@@ -438,6 +499,7 @@ fn host_view(model: &Model, host: HostId) -> HostView {
         api_bind: model.api_bind(host).to_string(),
         vcpus: h.vcpus,
         ram_gb: h.ram_gb,
+        hci: h.hci,
     }
 }
 
@@ -448,15 +510,20 @@ fn stable_hash(text: &str) -> u32 {
     })
 }
 
-/// The identity endpoint of every region whose site runs Keystone, in site order.
+/// Every region with APIs and the identity endpoint that serves it, in site order: a
+/// central site's region, and an edge site's own region (its APIs, served by its central
+/// site's Keystone).
 pub(crate) fn identity_endpoints(model: &Model, catalog: &Catalog) -> Vec<(String, String)> {
     let views = Views::new(model, catalog);
     let mut out: Vec<(String, String)> = Vec::new();
-    for (id, site) in model.sites.iter().enumerate() {
-        if let Some(api) = views.apis[id].iter().find(|a| a.service_type == "identity") {
-            if !out.iter().any(|(region, _)| *region == site.region) {
-                out.push((site.region.clone(), api.url.clone()));
-            }
+    for id in 0..model.sites.len() {
+        let Some(identity) = views.api(model, id, "keystone") else {
+            continue;
+        };
+        let region = model.api_region(id);
+        let own = views.apis[id].iter().any(|a| a.service_type == "identity");
+        if (own || !views.apis[id].is_empty()) && !out.iter().any(|(r, _)| *r == region) {
+            out.push((region, identity.url.clone()));
         }
     }
     out

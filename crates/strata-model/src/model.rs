@@ -211,6 +211,17 @@ impl Model {
         })
     }
 
+    /// The Keystone region a site's APIs are registered in: a central site's own; an edge
+    /// site's APIs (its Glance) go in a region named after the edge, a child of its central
+    /// site's, so a client picks the edge's endpoint by region rather than by chance.
+    pub fn api_region(&self, site: SiteId) -> String {
+        let s = &self.sites[site];
+        match s.kind {
+            SiteKind::Edge => s.name.clone(),
+            _ => s.region.clone(),
+        }
+    }
+
     /// The address a host's APIs listen on: its own, unless HAProxy runs on it without a
     /// virtual IP and takes that address; then loopback, behind the local HAProxy.
     pub fn api_bind(&self, host: HostId) -> IpAddr {

@@ -1,9 +1,9 @@
 //! Fourth transformer: Ceph clients. A host whose services use a cluster gets that cluster's
 //! conf and keyring (the `ceph-client` steps, qualified by cluster) once the cluster is
 //! exported; the service waits for the client of its default cluster only. Glance's further
-//! stores are added by their own steps once their cluster is exported, so a central Glance
-//! can run before the edges exist and learn each edge store when it comes: DCN's two orders
-//! are both valid walks of this graph.
+//! stores are added by their own steps (`on: store`) once their cluster is exported, so a
+//! central Glance can run before the edges exist and learn each edge store when it comes:
+//! DCN's two orders are both valid walks of this graph.
 
 use strata_catalog::{CephUse, On};
 use strata_model::HostId;
@@ -63,18 +63,23 @@ pub fn apply(g: &mut Builder) {
                 .and_then(|d| g.instances[instance].steps.get(&d.action))
                 .map(|ids| on_host(g, ids))
                 .unwrap_or_default();
+            // The service's per-store steps (`on: store`), e.g. Glance's add-store.
+            let per_store: Vec<&strata_catalog::StepDef> =
+                service.steps.iter().filter(|d| d.on == On::Store).collect();
             for (store, cluster) in extra {
                 let ready = client_steps(g, client, host, cluster);
-                let (id, _) = g.step(
-                    host,
-                    name,
-                    Some(&store),
-                    "add-store",
-                    2000,
-                    Some("adds this store to the service's configuration and reloads it"),
-                );
-                g.need(id, ready);
-                g.need(id, last_local.iter().copied());
+                for def in &per_store {
+                    let (id, _) = g.step(
+                        host,
+                        name,
+                        Some(&store),
+                        &def.action,
+                        def.estimate_ms,
+                        def.doc.as_deref(),
+                    );
+                    g.need(id, ready.iter().copied());
+                    g.need(id, last_local.iter().copied());
+                }
             }
         }
     }

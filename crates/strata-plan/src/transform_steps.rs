@@ -43,6 +43,8 @@ pub fn apply(g: &mut Builder) {
                 On::Each => hosts.clone(),
                 On::First => hosts.iter().take(1).copied().collect(),
                 On::Rest => hosts.iter().skip(1).copied().collect(),
+                // Placed per store by the Ceph transformer.
+                On::Store => continue,
                 On::Database => {
                     let db = service.database.as_deref().unwrap_or_default();
                     let cluster = g.model.database_cluster(site, db).unwrap_or(usize::MAX);
@@ -87,7 +89,7 @@ pub fn apply(g: &mut Builder) {
     for i in 0..g.instances.len() {
         let service = g.instances[i].service;
         for def in &service.steps {
-            if borrowed.contains(&(i, def.action.clone())) {
+            if def.on == On::Store || borrowed.contains(&(i, def.action.clone())) {
                 continue;
             }
             let refs = def

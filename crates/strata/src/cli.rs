@@ -75,6 +75,9 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         ssh_config: Option<PathBuf>,
     },
+    /// Hand a deployment's outputs to other tools.
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Where a deployment stands: its last run, and every step's state.
     Status {
         #[command(flatten)]
@@ -86,6 +89,23 @@ pub enum Command {
     /// Virtual bare metal on this machine: a host per node of a spec.
     #[command(subcommand)]
     Lab(LabCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ExportCommand {
+    /// Each Ceph cluster's name, fsid, monitors and client key in TripleO's
+    /// CephExternalMultiConfig shape, written with mode 0600 (it holds keys; never printed).
+    Ceph {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// Only this site's cluster.
+        #[arg(long)]
+        site: Option<String>,
+        /// Where to write it (default: ceph-export.yaml, or ceph-export-<site>.yaml, in the
+        /// cloud's state directory).
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -139,6 +159,13 @@ pub enum LabCommand {
         node: String,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
+    },
+    /// Restart a lab host as a server reboots: an orderly shutdown, then a boot on the same
+    /// disks; what was enabled there starts again.
+    Restart {
+        #[arg(long)]
+        lab: Option<String>,
+        node: String,
     },
     /// Cut the WAN link between two sites of a lab (packets between them are dropped), to
     /// see what a partition does.

@@ -2,7 +2,10 @@
 //! monitors and managers, three hyperconverged nodes with two bluestore OSDs each on the
 //! lab's disk files) deploys and passes `strata check`; a re-deploy changes nothing; an OSD
 //! host stopped makes check report degraded PGs naming the host; after a deploy brings its
-//! OSDs back, check passes and the data written before is intact.
+//! OSDs back, check passes and the data written before is intact; the daemons come back when
+//! their hosts restart. The HCI reservations of the plan are in nova-compute.conf.
+//! `strata export ceph` hands the cluster over in TripleO's shape, and a site added with an
+//! override file uses it as an external cluster, its key read from a keyring on the deployer.
 #![cfg(feature = "lab-tests")]
 
 use std::time::{Duration, Instant};
@@ -14,11 +17,7 @@ const LAB: &str = "hci";
 const SPEC: &str = "examples/hci.yaml";
 
 fn on(node: &str, script: &str) -> (bool, String) {
-    let out = strata(&["lab", "ssh", "--lab", LAB, node, script]);
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
-    )
+    common::on_lab_host(LAB, node, script)
 }
 
 /// An rbd image of 4 MiB in `volumes`, through client.openstack: written from random bytes
@@ -66,6 +65,24 @@ fn the_hci_cluster_deploys_heals_and_keeps_its_data() {
         again.lines().last().unwrap_or_default()
     );
 
+    // The HCI reservations the plan shows are where nova-compute reads them.
+    let plan = ok(&["plan", "--offline", SPEC]);
+    let tuning = plan
+        .lines()
+        .find(|l| l.trim_start().starts_with("hci-0 "))
+        .and_then(|l| l.split("hci: ").nth(1))
+        .unwrap_or_else(|| panic!("the plan shows hci-0's reservations: {plan}"));
+    let (_, conf) = on("hci-0", "cat /etc/nova/nova-compute.conf");
+    for setting in tuning.split_whitespace() {
+        let (name, value) = setting.split_once('=').unwrap();
+        assert!(
+            conf.contains(&format!("\n{name} = {value}\n")),
+            "{name} = {value} in nova-compute.conf: {conf}"
+        );
+    }
+
+    exports_and_uses_as_external();
+
     let written = rbd("hci-0", true);
     on("hci-2", "systemctl stop ceph-osd.target 'ceph-osd@*'");
     let start = Instant::now();
@@ -108,6 +125,94 @@ fn the_hci_cluster_deploys_heals_and_keeps_its_data() {
         written,
         "the data written before is intact"
     );
+
+    // Daemons survive a host restart: an OSD host and a controller (monitor, manager) are
+    // shut down in order and booted again; no deploy, and check passes once PGs peer.
+    ok(&["lab", "restart", "--lab", LAB, "hci-2"]);
+    ok(&["lab", "restart", "--lab", LAB, "ctl-1"]);
+    let start = Instant::now();
+    loop {
+        let out = strata(&["check", SPEC]);
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "check still fails after hci-2 and ctl-1 restarted: {}",
+            text(&out)
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    assert_eq!(
+        rbd("hci-2", false),
+        written,
+        "the data reads back after the restarts"
+    );
     ok(&["lab", "down", "--lab", LAB]);
     let _ = std::fs::remove_dir_all(home().join("clouds").join(LAB));
+}
+
+/// `strata export ceph` writes the cluster's fsid, monitors and client key (mode 0600, the
+/// key never printed); an edge site added by an override uses the cluster as an external one,
+/// with the key read from a keyring file, and its check writes and reads an rbd image.
+fn exports_and_uses_as_external() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = home().join("ceph-export-test");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let export = dir.join("export.yaml");
+    let shown = ok(&["export", "ceph", SPEC, "-o", export.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&export).unwrap();
+    let mode = std::fs::metadata(&export).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the export holds keys");
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(&format!("{name}: ")))
+            .map(|v| v.trim_matches('"').to_owned())
+            .unwrap_or_else(|| panic!("no {name} in the export: {text}"))
+    };
+    let (fsid, key, mons) = (
+        field("fsid"),
+        field("key"),
+        field("external_cluster_mon_ips"),
+    );
+    assert!(
+        text.contains("CephExternalMultiConfig:") && text.contains("- cluster: ceph"),
+        "{text}"
+    );
+    assert_eq!(on("ctl-0", "ceph fsid").1, fsid, "the cluster's own fsid");
+    assert_eq!(mons, "10.10.0.11,10.10.0.12,10.10.0.13", "the monitors");
+    let (_, keyring) = on("hci-0", "cat /etc/ceph/ceph.client.openstack.keyring");
+    assert!(keyring.contains(&key), "the key hosts use: {keyring}");
+    assert!(!shown.contains(&key), "the key is not printed: {shown}");
+
+    let keyring_file = dir.join("client.openstack.keyring");
+    std::fs::write(
+        &keyring_file,
+        format!("[client.openstack]\n\tkey = {key}\n"),
+    )
+    .unwrap();
+    let far = dir.join("far.yaml");
+    std::fs::write(
+        &far,
+        format!(
+            // Central Glance keeps its one store: the borrowed cluster is its own cluster,
+            // whose images pool already holds its images.
+            "sites:\n  central:\n    glance: {{ stores: [central] }}\n  far:\n    edge_of: central\n    subnet: 10.99.0.0/24\n    ceph:\n      cluster: borrowed\n      external: {{ fsid: {fsid}, mon_hosts: [{mons}], keyring: {}, user: openstack }}\n    nodes:\n      far-0: {{ role: Compute, ip: 10.99.0.11 }}\n",
+            keyring_file.display()
+        ),
+    )
+    .unwrap();
+    let far = far.to_str().unwrap();
+    ok(&["lab", "up", SPEC, "-e", far]);
+    ok(&["deploy", SPEC, "-e", far]);
+    let check = ok(&["check", SPEC, "-e", far]);
+    assert!(
+        check.contains(
+            "ok   far/far-0 ceph-client[borrowed]: an rbd image created, written and read back"
+        ),
+        "the external cluster used from far-0: {check}"
+    );
+    let (_, conf) = on("far-0", "cat /etc/ceph/borrowed.conf");
+    assert!(conf.contains(&fsid), "{conf}");
 }

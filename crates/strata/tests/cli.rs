@@ -318,6 +318,19 @@ fn a_missing_file_is_a_clear_error() {
 }
 
 #[test]
+fn exporting_ceph_before_a_deploy_says_to_deploy_first() {
+    let run = strata(&["export", "ceph", "examples/hci.yaml"]);
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    assert!(
+        run.stderr
+            .contains("has not been deployed from this machine")
+            && run.stderr.contains("strata deploy examples/hci.yaml"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn services_come_from_a_catalog_directory_without_code() {
     let dir = root().join("target/extra-catalog/services");
     std::fs::create_dir_all(&dir).unwrap();

@@ -9,18 +9,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{lab_home as home, ok_in_lab_home as ok, strata_in_lab_home as strata, text};
+use common::{
+    lab_home as home, ok_in_lab_home as ok, on_lab_host, strata_in_lab_home as strata, text,
+};
 
 static SERIAL: Mutex<()> = Mutex::new(());
-
-/// A command on a lab host; its trimmed stdout, and whether it succeeded.
-fn on(lab: &str, node: &str, script: &str) -> (bool, String) {
-    let out = strata(&["lab", "ssh", "--lab", lab, node, script]);
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
-    )
-}
 
 /// Polls `what` until it holds, for at most `limit`.
 fn eventually(limit: Duration, what: &str, mut holds: impl FnMut() -> bool) {
@@ -98,7 +91,7 @@ fn all_in_one_deploys_and_passes_its_checks() {
         );
     }
     assert_operator_files(lab, &["regionOne"]);
-    let (ok_, regions) = on(
+    let (ok_, regions) = on_lab_host(
         lab,
         "aio-0",
         ". /root/openrc && openstack region list -f value -c Region",
@@ -115,7 +108,7 @@ fn all_in_one_deploys_and_passes_its_checks() {
     ok(&strs(&with_echo("deploy")));
     let checked = ok(&strs(&with_echo("check")));
     assert!(checked.contains(" 0 failed"), "{checked}");
-    let sh = |script: &str| on(lab, "aio-0", script);
+    let sh = |script: &str| on_lab_host(lab, "aio-0", script);
     let secret_in = |key: &str| {
         let line = sh(&format!("sed -n 's/^{key} = //p' /etc/echo/echo.conf")).1;
         let secret = line
@@ -163,7 +156,7 @@ fn a_stretched_control_plane_shares_keystone_and_a_cut_behaves_as_validate_warns
     fresh(lab, spec);
     deploy_and_check(spec);
     assert_operator_files(lab, &["regionOne", "regionTwo"]);
-    let sh = |node: &str, script: &str| on(lab, node, script);
+    let sh = |node: &str, script: &str| on_lab_host(lab, node, script);
     let openstack =
         |node: &str, args: &str| sh(node, &format!(". /root/openrc && openstack {args}"));
 

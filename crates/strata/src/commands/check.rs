@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use strata_engine::{Redactor, State};
+use strata_engine::Redactor;
 
 use crate::cli::SpecArgs;
 use crate::printer::Printer;
@@ -22,15 +22,7 @@ pub fn run(
     let model = loaded.model.as_ref().expect("valid");
     let plan = strata_plan::build(model, &loaded.catalog)?;
     let dir = super::deploy::cloud_dir(home, &model.cloud);
-    if !dir.join("state.db").exists() {
-        anyhow::bail!(
-            "`{}` has not been deployed from this machine (no {}): run `strata deploy {}` first",
-            model.cloud,
-            dir.display(),
-            args.spec.display()
-        );
-    }
-    let state = Arc::new(State::open(&dir)?);
+    let state = Arc::new(super::deploy::deployed_state(home, model, &args.spec)?);
     let (inventory, _) = super::deploy::inventory(home, model, &dir, ssh_config)?;
     let target = strata_engine::Target {
         model,

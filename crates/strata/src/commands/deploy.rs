@@ -17,6 +17,24 @@ pub fn cloud_dir(home: &Path, cloud: &str) -> PathBuf {
     home.join("clouds").join(cloud)
 }
 
+/// The state of a cloud deployed from this machine, or an error saying to deploy it first.
+pub fn deployed_state(
+    home: &Path,
+    model: &strata_model::Model,
+    spec: &Path,
+) -> anyhow::Result<State> {
+    let dir = cloud_dir(home, &model.cloud);
+    if !dir.join("state.db").exists() {
+        anyhow::bail!(
+            "`{}` has not been deployed from this machine (no {}): run `strata deploy {}` first",
+            model.cloud,
+            dir.display(),
+            spec.display()
+        );
+    }
+    Ok(State::open(&dir)?)
+}
+
 /// How to reach each host: through the lab's network when a lab of this cloud exists, else
 /// directly at the node's address with the operator's ssh_config.
 pub(super) fn inventory(
@@ -80,6 +98,8 @@ pub fn run(
         unix_time_now()
     );
     let _lock = DeployLock::take(&dir, &holder)?;
+    // External clusters' client keys, from the deployer's keyrings, before any host is touched.
+    strata_engine::import_external_keys(model, &state)?;
     let (inventory, in_lab) = inventory(home, model, &dir, ssh_config)?;
     if !json {
         out.note(&format!(

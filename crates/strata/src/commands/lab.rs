@@ -190,6 +190,29 @@ pub fn cut(
     Ok(ExitCode::SUCCESS)
 }
 
+pub fn restart(
+    home: &Path,
+    lab: Option<&str>,
+    node: &str,
+    out: &mut Printer,
+) -> anyhow::Result<ExitCode> {
+    let lab = pick(home, lab, None)?;
+    let key = lab
+        .image()
+        .with_context(|| format!("lab {} has no record of its image", lab.name))?;
+    let image = strata_image::ImageStore::new(home)
+        .get(&key)
+        .with_context(|| format!("image {key} of lab {} is gone", lab.name))?;
+    let started = std::time::Instant::now();
+    strata_lab::restart(home, &lab.name, node, &image.rootfs)?;
+    out.out(&format!(
+        "lab {}: {node} restarted ({:.1} s)\n",
+        lab.name,
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn ssh(
     home: &Path,
     lab: Option<&str>,

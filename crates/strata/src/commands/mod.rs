@@ -14,6 +14,7 @@ macro_rules! valid_or_exit {
 
 mod check;
 mod deploy;
+mod export;
 mod image;
 mod lab;
 mod plan;
@@ -26,7 +27,7 @@ use strata_catalog::Catalog;
 use strata_model::Model;
 use strata_source::{Diagnostics, Severity, SourceMap};
 
-use crate::cli::{Cli, Command, ImageCommand, LabCommand, SpecArgs};
+use crate::cli::{Cli, Command, ExportCommand, ImageCommand, LabCommand, SpecArgs};
 use crate::printer::Printer;
 
 pub fn run(cli: Cli, out: &mut Printer) -> anyhow::Result<ExitCode> {
@@ -68,6 +69,9 @@ pub fn run(cli: Cli, out: &mut Printer) -> anyhow::Result<ExitCode> {
             ssh_config,
         } => check::run(&cli.home, &spec, json, ssh_config.as_deref(), out),
         Command::Status { spec } => deploy::status(&cli.home, &spec, out),
+        Command::Export(ExportCommand::Ceph { spec, site, output }) => {
+            export::ceph(&cli.home, &spec, site.as_deref(), output.as_deref(), out)
+        }
         Command::Image(ImageCommand::Build { spec }) => image::build(&cli.home, &spec, out),
         Command::Image(ImageCommand::List) => image::list(&cli.home, out),
         Command::Image(ImageCommand::Rm { key }) => image::remove(&cli.home, &key, out),
@@ -96,6 +100,9 @@ pub fn run(cli: Cli, out: &mut Printer) -> anyhow::Result<ExitCode> {
             true,
             out,
         ),
+        Command::Lab(LabCommand::Restart { lab, node }) => {
+            lab::restart(&cli.home, lab.as_deref(), &node, out)
+        }
         Command::Lab(LabCommand::Heal {
             lab,
             site_a,

@@ -50,3 +50,13 @@ pub fn ok_in_lab_home(args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// A command on a lab host (in the lab tests' home): whether it succeeded, and its trimmed
+/// stdout.
+pub fn on_lab_host(lab: &str, node: &str, script: &str) -> (bool, String) {
+    let out = strata_in_lab_home(&["lab", "ssh", "--lab", lab, node, script]);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+    )
+}

@@ -1,0 +1,153 @@
+//! The distributed cloud on real lab hosts, as an operator runs it: the dcn example (a central
+//! site and two edge sites, each with its own Ceph cluster and Glance) deploys from nothing
+//! and passes `strata check`, which imports an image to every store, copies one with
+//! copy-image and downloads it through each region's Glance; one client reaches every
+//! cluster by name; a re-deploy changes nothing; adding an edge site (dcn2) with an override
+//! file changes only the new site and what central Glance needs to learn its store.
+#![cfg(feature = "lab-tests")]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+mod common;
+use common::{lab_home as home, ok_in_lab_home as ok, strata_in_lab_home as strata};
+
+const LAB: &str = "edge-demo";
+const SPEC: &str = "examples/dcn.yaml";
+const ADD_DCN2: &str = "examples/dcn-add-dcn2.yaml";
+
+fn on(node: &str, script: &str) -> (bool, String) {
+    common::on_lab_host(LAB, node, script)
+}
+
+/// The steps that changed something, from a `deploy --json` event stream: (host, step).
+fn changed(events: &str) -> BTreeSet<(String, String)> {
+    events
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "done" && e["actions"].as_array().is_some_and(|a| !a.is_empty()))
+        .map(|e| {
+            (
+                e["host"].as_str().unwrap_or_default().to_owned(),
+                e["step"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// `strata check --json ARGS`: asserts every check passed; returns what each Glance copies
+/// check said, by host.
+fn checks_pass(args: &[&str]) -> BTreeMap<String, String> {
+    let mut all = vec!["check", "--json"];
+    all.extend_from_slice(args);
+    let out = strata(&all);
+    let results: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let failed: Vec<&serde_json::Value> = results.iter().filter(|r| r["passed"] != true).collect();
+    assert!(
+        out.status.success() && failed.is_empty() && !results.is_empty(),
+        "every check passes: {failed:#?}"
+    );
+    results
+        .iter()
+        .filter(|r| {
+            r["service"] == "glance-api"
+                && r["check"]
+                    .as_str()
+                    .is_some_and(|c| c.starts_with("an image imported"))
+        })
+        .map(|r| {
+            (
+                r["host"].as_str().unwrap_or_default().to_owned(),
+                r["detail"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_edge_cloud_deploys_copies_images_and_grows_by_one_site() {
+    if home().join("labs").join(LAB).exists() {
+        ok(&["lab", "down", "--lab", LAB]);
+    }
+    let _ = std::fs::remove_dir_all(home().join("clouds").join(LAB));
+    ok(&["lab", "up", SPEC]);
+    ok(&["deploy", SPEC]);
+    let copies = checks_pass(&[SPEC]);
+    for host in ["ctl-0", "dcn0-0", "dcn1-compute-0"] {
+        assert!(
+            copies.contains_key(host),
+            "Glance's copies checked from {host}: {copies:?}"
+        );
+    }
+    assert!(
+        copies["ctl-0"].contains("copied to dcn1")
+            && copies["ctl-0"].contains("served by Glance in dcn0, dcn1"),
+        "central's image copied to an edge and served by both edge regions: {copies:?}"
+    );
+    assert!(
+        copies["dcn0-0"].contains("served by Glance in regionOne"),
+        "an image uploaded at dcn0 reaches central: {copies:?}"
+    );
+
+    // One client, three clusters by name: each answers with its own fsid and images pool.
+    let probe = "python3 -c \"import rados; ids = []\nfor n in ('central', 'dcn0', 'dcn1'):\n  c = rados.Rados(clustername=n, conffile='/etc/ceph/%s.conf' % n, name='client.openstack'); c.connect(timeout=20); assert c.pool_exists('images'), n; ids.append(c.get_fsid()); c.shutdown()\nprint(len(set(ids)))\"";
+    let (done, distinct) = on("ctl-0", probe);
+    assert!(
+        done && distinct == "3",
+        "ctl-0 reaches central, dcn0 and dcn1 by name, three clusters: {distinct}"
+    );
+
+    let again = ok(&["deploy", "--json", SPEC]);
+    assert!(
+        changed(&again).is_empty(),
+        "a re-deploy changes nothing: {:?}",
+        changed(&again)
+    );
+
+    // A third edge site: only it, and central Glance learning its store, change.
+    ok(&["lab", "up", SPEC, "-e", ADD_DCN2]);
+    let grown = ok(&["deploy", "--json", SPEC, "-e", ADD_DCN2]);
+    let elsewhere: BTreeSet<(String, String)> = changed(&grown)
+        .into_iter()
+        .filter(|(host, _)| !host.starts_with("dcn2-"))
+        .collect();
+    let expected = |step: &str| {
+        [
+            "glance-api:configure",
+            "glance-api:start",
+            "glance-api[dcn2]:add-store",
+            "ceph-client[dcn2]:configure",
+            "keystone[glance-api@dcn2]:register",
+        ]
+        .iter()
+        .any(|s| step.ends_with(&format!("/{s}")))
+    };
+    assert!(
+        elsewhere
+            .iter()
+            .all(|(host, step)| host.starts_with("ctl-") && expected(step)),
+        "outside dcn2 only central Glance, its dcn2 client and dcn2's registration change: {elsewhere:?}"
+    );
+    for ctl in ["ctl-0", "ctl-1", "ctl-2"] {
+        assert!(
+            elsewhere.contains(&(
+                ctl.to_owned(),
+                format!("central/{ctl}/glance-api:configure")
+            )),
+            "Glance on {ctl} learns the dcn2 store: {elsewhere:?}"
+        );
+    }
+    let copies = checks_pass(&[SPEC, "-e", ADD_DCN2]);
+    assert!(
+        copies["ctl-0"].contains("served by Glance in dcn0, dcn1, dcn2"),
+        "central's image reaches the new edge too: {copies:?}"
+    );
+    assert!(
+        copies.contains_key("dcn2-0"),
+        "dcn2's Glance checked: {copies:?}"
+    );
+    ok(&["lab", "down", "--lab", LAB]);
+    let _ = std::fs::remove_dir_all(home().join("clouds").join(LAB));
+}
