@@ -46,6 +46,15 @@ fn hook_step(g: &mut Builder, h: HookStep) -> StepId {
     id
 }
 
+/// One of `hosts` for `subject`, the same on every plan: the hooks of a trait are spread
+/// over the provider's hosts instead of queueing on its first (one step at a time per host).
+fn spread(hosts: &[HostId], subject: &str) -> HostId {
+    let h = subject.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    hosts[h as usize % hosts.len()]
+}
+
 pub fn apply(g: &mut Builder) {
     let mut databases: HashMap<(usize, String), StepId> = HashMap::new();
     let mut users: HashMap<(usize, String), StepId> = HashMap::new();
@@ -65,7 +74,16 @@ pub fn apply(g: &mut Builder) {
                         None => {
                             let c = &g.model.galera[cluster];
                             let qualifier = c.named.then(|| c.name.clone());
-                            let host = c.members[0];
+                            // Any member can create it (replication is synchronous): spread
+                            // over the first member's site, so no one host does them all.
+                            let home = g.model.hosts[c.members[0]].site;
+                            let local: Vec<HostId> = c
+                                .members
+                                .iter()
+                                .copied()
+                                .filter(|&m| g.model.hosts[m].site == home)
+                                .collect();
+                            let host = spread(&local, db);
                             let id = hook_step(
                                 g,
                                 HookStep {
@@ -126,12 +144,13 @@ pub fn apply(g: &mut Builder) {
             // the Keystone its site reaches, in the site's region.
             if api.service_type != "identity" && deployed {
                 if let Some(keystone) = g.reach("keystone", site) {
-                    let host = g.instances[keystone].hosts[0];
                     let qualifier = if g.instances[keystone].site == site {
                         service.name.clone()
                     } else {
                         format!("{}@{site_name}", service.name)
                     };
+                    // Every Keystone host can register (each talks to its local API).
+                    let host = spread(&g.instances[keystone].hosts, &qualifier);
                     let id = hook_step(
                         g,
                         HookStep {
