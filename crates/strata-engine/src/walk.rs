@@ -4,10 +4,15 @@
 //! failures of their own; independent branches go on. Each step: render its operations,
 //! skip it if a resumed run already did it with these inputs, gather facts in one round
 //! trip, apply the difference in one more (none when there is no difference), journal it.
+//! After a complete run, every host's facts are first gathered for all its steps at once
+//! (the look ahead): until something in the run changes a host, a step those facts show
+//! already done needs no round trip of its own, so a re-run that changes nothing costs about
+//! one round trip per host.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -43,6 +48,8 @@ pub enum Event {
         host: String,
         actions: Vec<String>,
         seconds: f64,
+        /// Found already done by the look ahead, without a round trip of its own.
+        looked_ahead: bool,
     },
     /// Done by an earlier, interrupted run with the same inputs: not redone.
     Resumed {
@@ -83,6 +90,8 @@ pub struct Report {
     pub changed: usize,
     /// Steps whose host was already as desired.
     pub unchanged: usize,
+    /// Of those, steps the look ahead found so (no round trip of their own).
+    pub looked_ahead: usize,
     /// Steps the catalog defines no operations for yet.
     pub without_operations: usize,
     /// Steps a resumed run did not redo.
@@ -109,7 +118,11 @@ struct Sched {
 }
 
 enum Outcome {
-    Done { actions: Vec<String>, no_ops: bool },
+    Done {
+        actions: Vec<String>,
+        no_ops: bool,
+        looked_ahead: bool,
+    },
     Resumed,
     Failed(Failure),
 }
@@ -142,6 +155,7 @@ pub fn deploy(
     } = target;
     let started = Instant::now();
     redactor.learn(state)?;
+    let after_complete_run = matches!(state.last_run()?, Some((_, status)) if status == "complete");
     let (run, resume) = state.begin_run()?;
     std::fs::create_dir_all(&options.log_dir)
         .map_err(strata_sys::io("creating", &options.log_dir))?;
@@ -218,6 +232,15 @@ pub fn deploy(
         let _ = writeln!(file, "{:.3} {}", now(), redactor.redact(line));
     };
 
+    let ahead = if after_complete_run {
+        crate::step::look_ahead(target, &renderer, options.timeout, &log)
+    } else {
+        HashMap::new()
+    };
+    // Set before the first command that may change a host: from then on the look ahead's
+    // facts may be out of date, and every step gathers its own.
+    let touched = AtomicBool::new(false);
+
     let run_step = |i: usize| -> Outcome {
         let step = &plan.steps[i];
         let fail = |action: &str, status: Option<i32>, stderr: &str| {
@@ -258,6 +281,28 @@ pub fn deploy(
                 detail: detail.as_deref(),
             })
         };
+        if !touched.load(Ordering::SeqCst) {
+            let known = ahead
+                .get(&i)
+                .filter(|(seen, _)| *seen == ops)
+                .and_then(|(seen, facts)| strata_ops::settled(seen, facts));
+            if let Some(outputs) = known {
+                for (name, value) in &outputs {
+                    redactor.add(value);
+                    if let Err(e) = state.set_output(name, value) {
+                        return fail("store an output", None, &e.to_string());
+                    }
+                }
+                if let Err(e) = record("done", false, Some("as the look ahead found it")) {
+                    return fail("journal the step", None, &e.to_string());
+                }
+                return Outcome::Done {
+                    actions: Vec::new(),
+                    no_ops: false,
+                    looked_ahead: true,
+                };
+            }
+        }
         if ops.is_empty() {
             if let Err(e) = record("done", false, Some("no operations")) {
                 return fail("journal the step", None, &e.to_string());
@@ -265,6 +310,7 @@ pub fn deploy(
             return Outcome::Done {
                 actions: Vec::new(),
                 no_ops: true,
+                looked_ahead: false,
             };
         }
         let transport = &inventory[&step.host];
@@ -287,6 +333,7 @@ pub fn deploy(
             return Outcome::Done {
                 actions: Vec::new(),
                 no_ops: false,
+                looked_ahead: false,
             };
         }
         log(
@@ -301,6 +348,9 @@ pub fn deploy(
                     .join("; ")
             ),
         );
+        if !changes.is_empty() {
+            touched.store(true, Ordering::SeqCst);
+        }
         let result = transport.run(&strata_ops::apply_script(&actions), options.timeout);
         let out = match result {
             Ok(out) => out,
@@ -336,6 +386,7 @@ pub fn deploy(
         Outcome::Done {
             actions: changes,
             no_ops: false,
+            looked_ahead: false,
         }
     };
 
@@ -409,12 +460,17 @@ pub fn deploy(
                 g.remaining -= 1;
                 let mut rep = report.lock().unwrap_or_else(|e| e.into_inner());
                 match outcome {
-                    Outcome::Done { actions, no_ops } => {
+                    Outcome::Done {
+                        actions,
+                        no_ops,
+                        looked_ahead,
+                    } => {
                         g.status[i] = Status::Done;
                         if no_ops {
                             rep.without_operations += 1;
                         } else if actions.is_empty() {
                             rep.unchanged += 1;
+                            rep.looked_ahead += usize::from(looked_ahead);
                         } else {
                             rep.changed += 1;
                         }
@@ -423,6 +479,7 @@ pub fn deploy(
                             host: step.host.clone(),
                             actions: actions.iter().map(|a| redactor.redact(a)).collect(),
                             seconds: t.elapsed().as_secs_f64(),
+                            looked_ahead,
                         });
                     }
                     Outcome::Resumed => {

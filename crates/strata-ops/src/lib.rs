@@ -4,11 +4,13 @@
 //! run in one script (one round trip), and the commands in one more when there are any.
 //! Everything here is pure: tests give facts and check the commands (see `tests`).
 
+mod ahead;
 mod probe;
 mod render;
 
 use serde::{Deserialize, Serialize};
 
+pub use ahead::{ahead_probe, ahead_script, parse_ahead, settled, AheadSection};
 pub use probe::{parse_facts, probe_script, Facts};
 pub use render::{apply_script, parse_apply, Action, ApplyResult, Failure};
 

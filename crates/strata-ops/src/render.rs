@@ -127,7 +127,16 @@ pub(crate) fn write_file(path: &str, content: &str, owner: &str, group: &str, mo
 }
 
 pub(crate) fn wait(what: &WaitFor, timeout_s: u32) -> String {
-    let (check, describe) = match what {
+    let (check, describe) = wait_check(what);
+    format!(
+        "deadline=$(( $(date +%s) + {timeout_s} ))\nuntil {check}; do\n  if [ \"$(date +%s)\" -ge \"$deadline\" ]; then echo {} >&2; exit 124; fi\n  sleep 0.2\ndone",
+        quote(&format!("waited {timeout_s} s for {describe}, in vain"))
+    )
+}
+
+/// A wait's condition as one shell command that succeeds when it holds, and what it is.
+pub(crate) fn wait_check(what: &WaitFor) -> (String, String) {
+    match what {
         WaitFor::Tcp { host, port } => (format!("bash -c {} 2>/dev/null", quote(&format!("exec 3<>/dev/tcp/{host}/{port}"))), format!("tcp {host}:{port}")),
         WaitFor::Http { url, status } => (
             format!(
@@ -139,11 +148,7 @@ pub(crate) fn wait(what: &WaitFor, timeout_s: u32) -> String {
             format!("{url} to answer {status}"),
         ),
         WaitFor::Command(c) => (format!("( {c} ) >/dev/null 2>&1"), format!("`{c}`")),
-    };
-    format!(
-        "deadline=$(( $(date +%s) + {timeout_s} ))\nuntil {check}; do\n  if [ \"$(date +%s)\" -ge \"$deadline\" ]; then echo {} >&2; exit 124; fi\n  sleep 0.2\ndone",
-        quote(&format!("waited {timeout_s} s for {describe}, in vain"))
-    )
+    }
 }
 
 /// Standard base64 with line breaks every 76 characters.

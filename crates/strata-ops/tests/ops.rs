@@ -344,3 +344,95 @@ fn a_watching_service_restarts_only_for_its_own_files() {
         ]
     );
 }
+
+#[test]
+fn the_look_ahead_settles_only_steps_already_as_desired_in_one_script() {
+    let dir = std::env::temp_dir().join(format!("strata-ahead-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("app.conf").display().to_string();
+    let user = |flag: &str| {
+        let out = std::process::Command::new("id").arg(flag).output().unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let as_desired = vec![
+        Op::File {
+            path: path.clone(),
+            content: "a = 1\n".into(),
+            owner: user("-un"),
+            group: user("-gn"),
+            mode: 0o640,
+        },
+        Op::Wait {
+            what: WaitFor::Command("test -f ".to_owned() + &quote(&path)),
+            timeout_s: 5,
+        },
+        Op::Fetch {
+            run: "printf 'two\\nlines with \\047quotes\\047\\n'".into(),
+            output: "value".into(),
+        },
+    ];
+    let command_not_done = vec![Op::Command {
+        run: "true".into(),
+        creates: None,
+        unless: Some("false".into()),
+    }];
+    let wait_not_ready = vec![Op::Wait {
+        what: WaitFor::Command("false".into()),
+        timeout_s: 600,
+    }];
+    let fetch_failing = vec![Op::Fetch {
+        run: "exit 4".into(),
+        output: "value".into(),
+    }];
+    let steps = [as_desired, command_not_done, wait_not_ready, fetch_failing];
+    let mut probes: Vec<String> = steps.iter().map(|ops| ahead_probe(ops)).collect();
+    probes.push("exit 3".into());
+    probes.push("sleep 0.3".into());
+    let run = || {
+        let started = std::time::Instant::now();
+        let out = std::process::Command::new("sh")
+            .args(["-c", &ahead_script(&probes)])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "a wait is tried once, not waited for"
+        );
+        parse_ahead(probes.len(), &String::from_utf8(out.stdout).unwrap())
+    };
+
+    // The file is missing: its step needs a round trip (to write it).
+    let sections = run();
+    assert_eq!(sections.len(), 6);
+    assert!(
+        sections[5].millis >= 250,
+        "each probe is timed: {sections:?}"
+    );
+    assert_eq!(sections[5].output.as_deref(), Some(""));
+    assert!(
+        sections[4].output.is_none(),
+        "a failed probe gives no facts"
+    );
+    assert!(sections[2].millis < 60_000, "{sections:?}");
+    let facts = |k: usize| parse_facts(&steps[k], sections[k].output.as_deref().unwrap());
+    assert_eq!(settled(&steps[0], &facts(0)), None);
+
+    std::fs::write(&path, "a = 1\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let sections = run();
+    let facts = |k: usize| parse_facts(&steps[k], sections[k].output.as_deref().unwrap());
+    assert_eq!(
+        settled(&steps[0], &facts(0)),
+        Some(vec![(
+            "value".to_owned(),
+            "two\nlines with 'quotes'".to_owned()
+        )])
+    );
+    assert_eq!(settled(&steps[1], &facts(1)), None, "a command not done");
+    assert_eq!(settled(&steps[2], &facts(2)), None, "a wait not satisfied");
+    assert_eq!(settled(&steps[3], &facts(3)), None, "a fetch that failed");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -130,7 +130,7 @@ fn all_in_one_deploys_and_passes_its_checks() {
         secret_in("transport_url")
     ));
     assert!(authenticated, "the echo user authenticates to RabbitMQ");
-    let (_, endpoints) = sh(". /root/openrc && openstack endpoint list --service echo -f value -c Region -c Interface -c URL | sort");
+    let (_, endpoints) = sh(". /root/openrc && out=$(openstack endpoint list --service echo -f value -c Region -c Interface -c URL 2>&1) || { echo \"openstack failed: $out\"; exit 1; }; echo \"$out\" | sort");
     assert_eq!(
         endpoints.lines().collect::<Vec<_>>(),
         [

@@ -112,6 +112,10 @@ fn a_second_run_applies_nothing_and_drift_is_corrected() {
         (Some(0), Some(8), Some(0)),
         "{r}"
     );
+    assert_eq!(
+        r["looked_ahead"], 8,
+        "after a complete run, the look ahead finds every step done: {r}"
+    );
     // Drift: a file removed and memcached's config edited are put back, memcached restarted.
     ssh(
         "w-0",
@@ -123,6 +127,21 @@ fn a_second_run_applies_nothing_and_drift_is_corrected() {
         .filter(|e| e["event"] == "done" && !e["actions"].as_array().unwrap().is_empty())
         .collect();
     assert_eq!(done.len(), 1, "only w-0's step changed: {done:?}");
+    // The look ahead saw west's ready step done (memcached answering, the fetch read), but
+    // w-0's configure restarted memcached before it: it waited for itself, on the host.
+    let west_ready: Vec<serde_json::Value> = events(&String::from_utf8_lossy(&third.stdout))
+        .into_iter()
+        .filter(|e| {
+            e["event"] == "done"
+                && e["step"].as_str().unwrap().starts_with("west/")
+                && e["step"].as_str().unwrap().contains("ready")
+        })
+        .collect();
+    assert_eq!(west_ready.len(), 1, "{west_ready:?}");
+    assert_eq!(
+        west_ready[0]["looked_ahead"], false,
+        "a step after a change gathers its own facts: {west_ready:?}"
+    );
     assert_eq!(
         done[0]["actions"],
         serde_json::json!([

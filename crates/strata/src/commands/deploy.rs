@@ -229,11 +229,12 @@ pub fn run(
         ));
     } else {
         out.out(&format!(
-            "deploy of `{}`: {} steps: {} changed, {} unchanged, {} resumed, {} without operations yet, {} failed, {} skipped; {:.1} s\n",
+            "deploy of `{}`: {} steps: {} changed, {} unchanged ({} known from the look ahead), {} resumed, {} without operations yet, {} failed, {} skipped; {:.1} s\n",
             model.cloud,
             report.steps,
             report.changed,
             report.unchanged,
+            report.looked_ahead,
             report.resumed,
             report.without_operations,
             report.failures.len(),
