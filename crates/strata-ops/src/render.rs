@@ -139,16 +139,48 @@ pub(crate) fn wait_check(what: &WaitFor) -> (String, String) {
     match what {
         WaitFor::Tcp { host, port } => (format!("bash -c {} 2>/dev/null", quote(&format!("exec 3<>/dev/tcp/{host}/{port}"))), format!("tcp {host}:{port}")),
         WaitFor::Http { url, status } => (
-            format!(
-                "python3 -c {} 2>/dev/null",
-                quote(&format!(
-                    "import sys, urllib.request, urllib.error\ntry:\n    code = urllib.request.urlopen({url:?}, timeout=3).status\nexcept urllib.error.HTTPError as e:\n    code = e.code\nexcept Exception:\n    sys.exit(1)\nsys.exit(0 if code == {status} else 1)"
-                ))
-            ),
+            match plain_http(url) {
+                // One request from bash itself: no interpreter to start for each try (a
+                // re-run asks dozens of these at once).
+                Some((authority, host, port, path)) => format!(
+                    "timeout 5 bash -c {} 2>/dev/null",
+                    quote(&format!(
+                        "exec 3<>/dev/tcp/{host}/{port} && printf 'GET %s HTTP/1.0\\r\\nHost: %s\\r\\nConnection: close\\r\\n\\r\\n' {} {} >&3 && read -r _ code _ <&3 && [ \"$code\" = {status} ]",
+                        quote(path),
+                        quote(authority)
+                    ))
+                ),
+                None => format!(
+                    "python3 -c {} 2>/dev/null",
+                    quote(&format!(
+                        "import sys, urllib.request, urllib.error\ntry:\n    code = urllib.request.urlopen({url:?}, timeout=3).status\nexcept urllib.error.HTTPError as e:\n    code = e.code\nexcept Exception:\n    sys.exit(1)\nsys.exit(0 if code == {status} else 1)"
+                    ))
+                ),
+            },
             format!("{url} to answer {status}"),
         ),
         WaitFor::Command(c) => (format!("( {c} ) >/dev/null 2>&1"), format!("`{c}`")),
     }
+}
+
+/// A plain `http://host[:port][/path]` URL as (authority, host, port, path); `None` for
+/// anything else (https, a user, an IPv6 literal), which Python's urllib then asks.
+fn plain_http(url: &str) -> Option<(&str, &str, u16, &str)> {
+    let rest = url.strip_prefix("http://")?;
+    let (authority, path) = match rest.find('/') {
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) => (host, port.parse().ok()?),
+        None => (authority, 80),
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    let path_ok = path.chars().all(|c| c.is_ascii_graphic());
+    (host_ok && path_ok).then_some((authority, host, port, path))
 }
 
 /// Standard base64 with line breaks every 76 characters.
@@ -179,6 +211,22 @@ fn base64(data: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plain_http_urls_are_asked_by_bash() {
+        assert_eq!(
+            plain_http("http://10.0.0.1:9292/healthcheck"),
+            Some(("10.0.0.1:9292", "10.0.0.1", 9292, "/healthcheck"))
+        );
+        assert_eq!(
+            plain_http("http://api.example"),
+            Some(("api.example", "api.example", 80, "/"))
+        );
+        assert_eq!(plain_http("https://10.0.0.1/"), None);
+        assert_eq!(plain_http("http://[::1]:80/"), None);
+        assert_eq!(plain_http("http://u@h/"), None);
+        assert_eq!(plain_http("http://h:x/"), None);
+    }
 
     #[test]
     fn base64_matches_the_standard() {

@@ -436,3 +436,46 @@ fn the_look_ahead_settles_only_steps_already_as_desired_in_one_script() {
     assert_eq!(settled(&steps[3], &facts(3)), None, "a fetch that failed");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn an_http_wait_asks_a_real_server_and_reads_its_status() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            let _ = reader.read_line(&mut request);
+            let status = if request.starts_with("GET /ok%20'x' HTTP/1.0") {
+                "200 OK"
+            } else {
+                "503 Service Unavailable"
+            };
+            let mut stream = stream;
+            let _ = write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let wait = |path: &str, status: u16| {
+        let ops = vec![Op::Wait {
+            what: WaitFor::Http {
+                url: format!("http://127.0.0.1:{port}{path}"),
+                status,
+            },
+            timeout_s: 1,
+        }];
+        let actions = plan(&ops, &Facts::default());
+        std::process::Command::new("sh")
+            .args(["-c", &apply_script(&actions)])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(
+        wait("/ok%20'x'", 200),
+        "the path goes as it is, quotes and all"
+    );
+    assert!(!wait("/other", 200), "503 is not 200");
+    assert!(wait("/other", 503), "the status asked for");
+}
