@@ -85,54 +85,41 @@ pub fn check(target: &Target, timeout: Duration) -> Result<Vec<CheckOutcome>, En
             .or_default()
             .push((step, index));
     }
-    let results: Vec<CheckOutcome> = std::thread::scope(|scope| {
-        let workers: Vec<_> = by_host
+    let mut results: Vec<CheckOutcome> = crate::on_each_host(by_host, |(host, checks)| {
+        let transport = &inventory[host];
+        let host_id = host_ids[host];
+        checks
             .into_iter()
-            .map(|(host, checks)| {
-                let transport = inventory[host].clone();
-                let renderer = &renderer;
-                let redactor = &redactor;
-                let outputs = &outputs;
-                let host_id = host_ids[host];
-                scope.spawn(move || {
-                    checks
-                        .into_iter()
-                        .map(|(step, index)| {
-                            let def =
-                                &catalog.service(&step.service).expect("checked").checks[index];
-                            let started = Instant::now();
-                            let ctx = renderer.context(model, host_id, step, outputs);
-                            let (passed, detail) = match renderer.render(&def.run, &ctx) {
-                                Err(why) => (false, why),
-                                Ok(script) => match transport.run(&script, timeout) {
-                                    Ok(out) => {
-                                        let text = format!("{}\n{}", out.stdout, out.stderr);
-                                        (out.success(), crate::walk::tail(&text, 5))
-                                    }
-                                    Err(e) => (false, e.to_string()),
-                                },
-                            };
-                            CheckOutcome {
-                                site: step.site.clone(),
-                                host: step.host.clone(),
-                                service: step.service.clone(),
-                                qualifier: step.qualifier.clone(),
-                                check: def.name.clone(),
-                                passed,
-                                detail: redactor.redact(&detail),
-                                seconds: started.elapsed().as_secs_f64(),
-                            }
-                        })
-                        .collect::<Vec<_>>()
-                })
+            .map(|(step, index)| {
+                let def = &catalog.service(&step.service).expect("checked").checks[index];
+                let started = Instant::now();
+                let ctx = renderer.context(model, host_id, step, &outputs);
+                let (passed, detail) = match renderer.render(&def.run, &ctx) {
+                    Err(why) => (false, why),
+                    Ok(script) => match transport.run(&script, timeout) {
+                        Ok(out) => {
+                            let text = format!("{}\n{}", out.stdout, out.stderr);
+                            (out.success(), crate::walk::tail(&text, 5))
+                        }
+                        Err(e) => (false, e.to_string()),
+                    },
+                };
+                CheckOutcome {
+                    site: step.site.clone(),
+                    host: step.host.clone(),
+                    service: step.service.clone(),
+                    qualifier: step.qualifier.clone(),
+                    check: def.name.clone(),
+                    passed,
+                    detail: redactor.redact(&detail),
+                    seconds: started.elapsed().as_secs_f64(),
+                }
             })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_default())
-            .collect()
-    });
-    let mut results = results;
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect();
     results.sort_by(|a, b| (&a.site, &a.host, &a.service).cmp(&(&b.site, &b.host, &b.service)));
     Ok(results)
 }

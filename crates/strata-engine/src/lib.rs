@@ -60,3 +60,19 @@ pub struct Target<'a> {
     pub state: Arc<State>,
     pub redactor: Arc<Redactor>,
 }
+
+/// `work` on each item (a host and what it has to do) in a thread of its own, the results in
+/// no particular order; a thread that panicked gives nothing.
+pub(crate) fn on_each_host<T: Send, R: Send>(
+    items: impl IntoIterator<Item = T>,
+    work: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
+    let work = &work;
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = items
+            .into_iter()
+            .map(|item| scope.spawn(move || work(item)))
+            .collect();
+        threads.into_iter().filter_map(|t| t.join().ok()).collect()
+    })
+}

@@ -91,8 +91,8 @@ pub(crate) fn needed_actions(
 /// The look ahead of a run (see `strata_ops::ahead_probe`): each step's operations as
 /// rendered now and its host's facts for them, gathered in one round trip per host, hosts
 /// in parallel. Steps that do not render yet (an output not known) are left out, as are
-/// hosts that did not answer: those steps probe for themselves.
-/// Each host's log gets what its look ahead took, and its slowest probes.
+/// hosts that did not answer: those steps probe for themselves. Each host's log gets what
+/// its look ahead took, and its slowest probes.
 pub(crate) fn look_ahead(
     target: &crate::Target,
     renderer: &Renderer,
@@ -115,61 +115,54 @@ pub(crate) fn look_ahead(
             }
         }
     }
-    std::thread::scope(|scope| {
-        let probes: Vec<_> = by_host
-            .into_iter()
-            .filter_map(|(host, steps)| Some((host, target.inventory.get(host)?, steps)))
-            .map(|(host, transport, steps)| {
-                scope.spawn(move || {
-                    let probes: Vec<String> = steps
-                        .iter()
-                        .map(|(_, ops)| strata_ops::ahead_probe(ops))
-                        .collect();
-                    let started = std::time::Instant::now();
-                    let out = transport.run(&strata_ops::ahead_script(&probes), timeout);
-                    let Some(out) = out.ok().filter(|o| o.success()) else {
-                        log(
-                            host,
-                            "look ahead: the host did not answer; its steps probe for themselves",
-                        );
-                        return Vec::new();
-                    };
-                    let sections = strata_ops::parse_ahead(steps.len(), &out.stdout);
-                    let mut slowest: Vec<(u64, &str)> = sections
-                        .iter()
-                        .zip(&steps)
-                        .map(|(s, (i, _))| (s.millis, target.plan.steps[*i].id.as_str()))
-                        .collect();
-                    slowest.sort_unstable_by(|a, b| b.cmp(a));
-                    log(
-                        host,
-                        &format!(
-                            "look ahead: {} steps probed in {:.1} s; slowest: {}",
-                            steps.len(),
-                            started.elapsed().as_secs_f64(),
-                            slowest
-                                .iter()
-                                .take(5)
-                                .map(|(ms, id)| format!("{id} {:.1} s", *ms as f64 / 1000.0))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    );
-                    sections
-                        .into_iter()
-                        .zip(steps)
-                        .filter_map(|(section, (i, ops))| {
-                            let facts = strata_ops::parse_facts(&ops, &section.output?);
-                            Some((i, (ops, facts)))
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
+    let hosts = by_host
+        .into_iter()
+        .filter_map(|(host, steps)| Some((host, target.inventory.get(host)?, steps)));
+    crate::on_each_host(hosts, |(host, transport, steps)| {
+        let probes: Vec<String> = steps
+            .iter()
+            .map(|(_, ops)| strata_ops::ahead_probe(ops))
             .collect();
-        probes
+        let started = std::time::Instant::now();
+        let out = transport.run(&strata_ops::ahead_script(&probes), timeout);
+        let Some(out) = out.ok().filter(|o| o.success()) else {
+            log(
+                host,
+                "look ahead: the host did not answer; its steps probe for themselves",
+            );
+            return Vec::new();
+        };
+        let sections = strata_ops::parse_ahead(steps.len(), &out.stdout);
+        let mut slowest: Vec<(u64, &str)> = sections
+            .iter()
+            .zip(&steps)
+            .map(|(s, (i, _))| (s.millis, target.plan.steps[*i].id.as_str()))
+            .collect();
+        slowest.sort_unstable_by(|a, b| b.cmp(a));
+        log(
+            host,
+            &format!(
+                "look ahead: {} steps probed in {:.1} s; slowest: {}",
+                steps.len(),
+                started.elapsed().as_secs_f64(),
+                slowest
+                    .iter()
+                    .take(5)
+                    .map(|(ms, id)| format!("{id} {:.1} s", *ms as f64 / 1000.0))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+        sections
             .into_iter()
-            .filter_map(|p| p.join().ok())
-            .flatten()
-            .collect()
+            .zip(steps)
+            .filter_map(|(section, (i, ops))| {
+                let facts = strata_ops::parse_facts(&ops, &section.output?);
+                Some((i, (ops, facts)))
+            })
+            .collect::<Vec<_>>()
     })
+    .into_iter()
+    .flatten()
+    .collect()
 }

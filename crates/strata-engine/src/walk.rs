@@ -117,12 +117,19 @@ struct Sched {
     remaining: usize,
 }
 
+/// How a step that is done came to be so.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Found {
+    /// The catalog has no operations for it yet.
+    NoOperations,
+    /// The look ahead's facts showed nothing to do.
+    LookedAhead,
+    /// Its own facts, then the difference applied (if any).
+    Probed,
+}
+
 enum Outcome {
-    Done {
-        actions: Vec<String>,
-        no_ops: bool,
-        looked_ahead: bool,
-    },
+    Done { actions: Vec<String>, found: Found },
     Resumed,
     Failed(Failure),
 }
@@ -169,22 +176,17 @@ pub fn deploy(
     // Each host's identity, part of every step's inputs: a host made again (a lab brought
     // down and up, a server reinstalled) has a new machine id, so nothing done on the one
     // before it is resumed.
-    let identities: HashMap<String, String> = std::thread::scope(|scope| {
-        let probes: Vec<_> = inventory
-            .iter()
-            .map(|(name, transport)| {
-                scope.spawn(move || {
-                    let id = transport
-                        .run("cat /etc/machine-id", Duration::from_secs(30))
-                        .ok()
-                        .filter(|o| o.success())
-                        .map(|o| o.stdout.trim().to_owned());
-                    (name.clone(), id.unwrap_or_else(|| "unknown".to_owned()))
-                })
-            })
-            .collect();
-        probes.into_iter().filter_map(|p| p.join().ok()).collect()
-    });
+    let identities: HashMap<String, String> =
+        crate::on_each_host(inventory.iter(), |(name, transport)| {
+            let id = transport
+                .run("cat /etc/machine-id", Duration::from_secs(30))
+                .ok()
+                .filter(|o| o.success())
+                .map(|o| o.stdout.trim().to_owned());
+            (name.clone(), id.unwrap_or_else(|| "unknown".to_owned()))
+        })
+        .into_iter()
+        .collect();
 
     let n = plan.steps.len();
     let mut dependents = vec![Vec::new(); n];
@@ -281,37 +283,38 @@ pub fn deploy(
                 detail: detail.as_deref(),
             })
         };
+        // Fetched values into the outputs (and the redactor); the failure if one was not kept.
+        let store = |outputs: &[(String, String)]| {
+            for (name, value) in outputs {
+                redactor.add(value);
+                if let Err(e) = state.set_output(name, value) {
+                    return Some(fail("store an output", None, &e.to_string()));
+                }
+            }
+            None
+        };
+        // Journals the step done with nothing changed.
+        let unchanged = |found: Found, detail: Option<&str>| match record("done", false, detail) {
+            Err(e) => fail("journal the step", None, &e.to_string()),
+            Ok(()) => Outcome::Done {
+                actions: Vec::new(),
+                found,
+            },
+        };
         if !touched.load(Ordering::SeqCst) {
             let known = ahead
                 .get(&i)
                 .filter(|(seen, _)| *seen == ops)
                 .and_then(|(seen, facts)| strata_ops::settled(seen, facts));
             if let Some(outputs) = known {
-                for (name, value) in &outputs {
-                    redactor.add(value);
-                    if let Err(e) = state.set_output(name, value) {
-                        return fail("store an output", None, &e.to_string());
-                    }
+                if let Some(failed) = store(&outputs) {
+                    return failed;
                 }
-                if let Err(e) = record("done", false, Some("as the look ahead found it")) {
-                    return fail("journal the step", None, &e.to_string());
-                }
-                return Outcome::Done {
-                    actions: Vec::new(),
-                    no_ops: false,
-                    looked_ahead: true,
-                };
+                return unchanged(Found::LookedAhead, Some("as the look ahead found it"));
             }
         }
         if ops.is_empty() {
-            if let Err(e) = record("done", false, Some("no operations")) {
-                return fail("journal the step", None, &e.to_string());
-            }
-            return Outcome::Done {
-                actions: Vec::new(),
-                no_ops: true,
-                looked_ahead: false,
-            };
+            return unchanged(Found::NoOperations, Some("no operations"));
         }
         let transport = &inventory[&step.host];
         let actions = match crate::step::needed_actions(transport.as_ref(), &ops, options.timeout) {
@@ -327,14 +330,7 @@ pub fn deploy(
             .map(|a| a.describe.clone())
             .collect();
         if actions.is_empty() {
-            if let Err(e) = record("done", false, None) {
-                return fail("journal the step", None, &e.to_string());
-            }
-            return Outcome::Done {
-                actions: Vec::new(),
-                no_ops: false,
-                looked_ahead: false,
-            };
+            return unchanged(Found::Probed, None);
         }
         log(
             &step.host,
@@ -366,11 +362,8 @@ pub fn deploy(
             );
         }
         let parsed = strata_ops::parse_apply(&actions, &out.stdout);
-        for (name, value) in &parsed.outputs {
-            redactor.add(value);
-            if let Err(e) = state.set_output(name, value) {
-                return fail("store an output", None, &e.to_string());
-            }
+        if let Some(failed) = store(&parsed.outputs) {
+            return failed;
         }
         if let Some(f) = parsed.failure {
             let _ = record("failed", true, Some(&actions[f.action].describe));
@@ -385,8 +378,7 @@ pub fn deploy(
         }
         Outcome::Done {
             actions: changes,
-            no_ops: false,
-            looked_ahead: false,
+            found: Found::Probed,
         }
     };
 
@@ -460,17 +452,13 @@ pub fn deploy(
                 g.remaining -= 1;
                 let mut rep = report.lock().unwrap_or_else(|e| e.into_inner());
                 match outcome {
-                    Outcome::Done {
-                        actions,
-                        no_ops,
-                        looked_ahead,
-                    } => {
+                    Outcome::Done { actions, found } => {
                         g.status[i] = Status::Done;
-                        if no_ops {
+                        if found == Found::NoOperations {
                             rep.without_operations += 1;
                         } else if actions.is_empty() {
                             rep.unchanged += 1;
-                            rep.looked_ahead += usize::from(looked_ahead);
+                            rep.looked_ahead += usize::from(found == Found::LookedAhead);
                         } else {
                             rep.changed += 1;
                         }
@@ -479,7 +467,7 @@ pub fn deploy(
                             host: step.host.clone(),
                             actions: actions.iter().map(|a| redactor.redact(a)).collect(),
                             seconds: t.elapsed().as_secs_f64(),
-                            looked_ahead,
+                            looked_ahead: found == Found::LookedAhead,
                         });
                     }
                     Outcome::Resumed => {

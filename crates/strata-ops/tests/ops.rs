@@ -13,6 +13,12 @@ fn file(path: &str, content: &str) -> Op {
     }
 }
 
+/// What `id FLAG` says of the user running the tests (`-un`, `-gn`).
+fn id(flag: &str) -> String {
+    let out = std::process::Command::new("id").arg(flag).output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 #[test]
 fn a_host_already_as_desired_gets_no_command() {
     let ops = vec![
@@ -169,26 +175,7 @@ fn probes_and_applies_run_for_real() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("conf/app.conf").display().to_string();
     let marker = dir.join("ran-once").display().to_string();
-    let user = String::from_utf8(
-        std::process::Command::new("id")
-            .arg("-un")
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap()
-    .trim()
-    .to_owned();
-    let group = String::from_utf8(
-        std::process::Command::new("id")
-            .arg("-gn")
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap()
-    .trim()
-    .to_owned();
+    let (user, group) = (id("-un"), id("-gn"));
     let ops = vec![
         Op::File {
             path: path.clone(),
@@ -351,16 +338,12 @@ fn the_look_ahead_settles_only_steps_already_as_desired_in_one_script() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("app.conf").display().to_string();
-    let user = |flag: &str| {
-        let out = std::process::Command::new("id").arg(flag).output().unwrap();
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    };
     let as_desired = vec![
         Op::File {
             path: path.clone(),
             content: "a = 1\n".into(),
-            owner: user("-un"),
-            group: user("-gn"),
+            owner: id("-un"),
+            group: id("-gn"),
             mode: 0o640,
         },
         Op::Wait {
