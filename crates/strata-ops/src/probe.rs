@@ -35,15 +35,20 @@ impl Facts {
 /// The probe script for `ops` (empty when no operation needs facts).
 pub fn probe_script(ops: &[Op]) -> String {
     let mut script = String::new();
+    let files: Vec<(usize, &str)> = ops
+        .iter()
+        .enumerate()
+        .filter_map(|(i, op)| match op {
+            Op::File { path, .. } => Some((i, path.as_str())),
+            _ => None,
+        })
+        .collect();
+    script.push_str(&files_probe(&files));
     for (i, op) in ops.iter().enumerate() {
         match op {
             Op::Packages { names } if !names.is_empty() => {
                 let list = names.iter().map(|n| quote(n)).collect::<Vec<_>>().join(" ");
                 script.push_str(&format!("dpkg-query -W -f='@F{i} ${{Package}} ${{db:Status-Abbrev}}\\n' {list} 2>/dev/null || true\n"));
-            }
-            Op::File { path, .. } => {
-                let p = quote(path);
-                script.push_str(&format!("if [ -f {p} ]; then echo \"@F{i} sha $(sha256sum < {p} | cut -d' ' -f1)\"; echo \"@F{i} stat $(stat -c '%U %G %a' {p})\"; fi\n"));
             }
             Op::Service {
                 unit,
@@ -51,14 +56,18 @@ pub fn probe_script(ops: &[Op]) -> String {
                 watch,
                 ..
             } => {
+                // One systemctl for whether it is enabled, whether it runs, and since when.
                 let u = quote(unit);
-                script.push_str(&format!("echo \"@F{i} enabled $(systemctl is-enabled {u} 2>/dev/null)\"; echo \"@F{i} active $(systemctl is-active {u} 2>/dev/null)\"\n"));
-                // A watched file newer than the unit's start (changed by an earlier step, or
-                // by a run that failed before restarting it): the unit runs an old config.
-                if *restart_on_change && !watch.is_empty() {
+                let stale = if *restart_on_change && !watch.is_empty() {
+                    // A watched file newer than the unit's start (changed by an earlier
+                    // step, or by a run that failed before restarting it): the unit runs
+                    // an old config.
                     let files = watch.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ");
-                    script.push_str(&format!("S=$(date -d \"$(systemctl show -p ActiveEnterTimestamp --value {u} 2>/dev/null)\" +%s 2>/dev/null) && for W in {files}; do if [ -e \"$W\" ] && [ \"$(stat -c %Y \"$W\")\" -gt \"$S\" ]; then echo '@F{i} stale yes'; break; fi; done\n"));
-                }
+                    format!(" ActiveEnterTimestamp=@[0-9]*) S=${{line#*@}}; for W in $(stat -c %Y -- {files} 2>/dev/null); do if [ \"$W\" -gt \"$S\" ]; then echo '@F{i} stale yes'; break; fi; done ;;")
+                } else {
+                    String::new()
+                };
+                script.push_str(&format!("systemctl show --timestamp=unix -p UnitFileState -p ActiveState -p ActiveEnterTimestamp -- {u} 2>/dev/null | while read -r line; do case $line in UnitFileState=*) echo \"@F{i} enabled ${{line#*=}}\" ;; ActiveState=*) echo \"@F{i} active ${{line#*=}}\" ;;{stale} esac; done\n"));
             }
             Op::Command {
                 creates, unless, ..
@@ -78,6 +87,42 @@ pub fn probe_script(ops: &[Op]) -> String {
         }
     }
     script
+}
+
+/// The content and owner of every file of a step, in two processes however many files:
+/// `sha256sum` and `stat` each take all the paths, and a path that is not there prints
+/// nothing (a directory gets no checksum, so it counts as not written either).
+fn files_probe(files: &[(usize, &str)]) -> String {
+    let mut paths: Vec<&str> = Vec::new();
+    for (_, path) in files {
+        if !paths.contains(path) {
+            paths.push(path);
+        }
+    }
+    if paths.is_empty() {
+        return String::new();
+    }
+    let list = paths.iter().map(|p| quote(p)).collect::<Vec<_>>().join(" ");
+    // One case arm per path, reporting for every operation that names it.
+    let arms = |fact: &str, value: &str| -> String {
+        paths
+            .iter()
+            .map(|path| {
+                let echoes: Vec<String> = files
+                    .iter()
+                    .filter(|(_, p)| p == path)
+                    .map(|(i, _)| format!("echo \"@F{i} {fact} {value}\""))
+                    .collect();
+                format!(" {}) {} ;;", quote(path), echoes.join("; "))
+            })
+            .collect()
+    };
+    format!(
+        "sha256sum -- {list} 2>/dev/null | while read -r sum path; do case $path in{} esac; done\n\
+         stat -c '%U %G %a %n' -- {list} 2>/dev/null | while read -r u g a path; do case $path in{} esac; done\n",
+        arms("sha", "$sum"),
+        arms("stat", "$u $g $a"),
+    )
 }
 
 /// Reads probe output into facts. Package lines become `<package>: installed` when dpkg

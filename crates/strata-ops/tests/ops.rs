@@ -468,3 +468,51 @@ fn an_http_wait_asks_a_real_server_and_reads_its_status() {
     assert!(!wait("/other", 200), "503 is not 200");
     assert!(wait("/other", 503), "the status asked for");
 }
+
+#[test]
+fn the_files_of_a_step_are_read_together_each_reported_for_its_operations() {
+    let dir = std::env::temp_dir().join(format!("strata-ops-files-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("a dir")).unwrap();
+    let (user, group) = (id("-un"), id("-gn"));
+    let file = |name: &str, content: &str| Op::File {
+        path: dir.join(name).display().to_string(),
+        content: content.into(),
+        owner: user.clone(),
+        group: group.clone(),
+        mode: 0o640,
+    };
+    std::fs::write(dir.join("same.conf"), "same\n").unwrap();
+    std::fs::write(dir.join("other.conf"), "old\n").unwrap();
+    std::fs::write(dir.join("with space's.conf"), "x\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for name in ["same.conf", "other.conf", "with space's.conf"] {
+        std::fs::set_permissions(dir.join(name), std::fs::Permissions::from_mode(0o640)).unwrap();
+    }
+    let ops = vec![
+        file("same.conf", "same\n"),
+        file("other.conf", "new\n"),
+        file("missing.conf", "x\n"),
+        file("with space's.conf", "x\n"),
+        file("a dir", "x\n"),
+        // The same path twice: both operations get its facts.
+        file("same.conf", "same\n"),
+    ];
+    let out = std::process::Command::new("sh")
+        .args(["-c", &probe_script(&ops)])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let facts = parse_facts(&ops, &String::from_utf8(out.stdout).unwrap());
+    let writes: Vec<String> = plan(&ops, &facts)
+        .iter()
+        .map(|a| a.describe.rsplit('/').next().unwrap().to_string())
+        .collect();
+    assert_eq!(writes, vec!["other.conf", "missing.conf", "a dir"]);
+    let meta = format!("{user} {group} 640");
+    assert_eq!(facts.of(0).get("stat"), Some(meta.as_str()));
+    assert_eq!(facts.of(5).get("stat"), Some(meta.as_str()));
+    assert_eq!(facts.of(3).get("stat"), Some(meta.as_str()));
+    assert_eq!(facts.of(2).get("sha"), None);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
