@@ -14,6 +14,14 @@ fn file(path: &str, content: &str) -> Op {
 }
 
 /// What `id FLAG` says of the user running the tests (`-un`, `-gn`).
+/// Runs a script with `sh -c`, as the transports do.
+fn sh(script: &str) -> std::process::Output {
+    std::process::Command::new("sh")
+        .args(["-c", script])
+        .output()
+        .unwrap()
+}
+
 fn id(flag: &str) -> String {
     let out = std::process::Command::new("id").arg(flag).output().unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
@@ -194,18 +202,15 @@ fn probes_and_applies_run_for_real() {
             output: "token".into(),
         },
     ];
-    let sh = |script: &str| {
-        let out = std::process::Command::new("sh")
-            .args(["-c", script])
-            .output()
-            .unwrap();
+    let run = |script: &str| {
+        let out = sh(script);
         (
             out.status.code().unwrap(),
             String::from_utf8(out.stdout).unwrap(),
         )
     };
     for round in 0..2 {
-        let (probe_status, probe) = sh(&probe_script(&ops));
+        let (probe_status, probe) = run(&probe_script(&ops));
         assert_eq!(probe_status, 0, "a probe succeeds whatever it finds");
         let actions = plan(&ops, &parse_facts(&ops, &probe));
         let changes = actions.iter().filter(|a| a.changes).count();
@@ -214,7 +219,7 @@ fn probes_and_applies_run_for_real() {
             if round == 0 { 2 } else { 0 },
             "round {round}: {actions:?}"
         );
-        let (status, out) = sh(&apply_script(&actions));
+        let (status, out) = run(&apply_script(&actions));
         assert_eq!(status, 0);
         let result = parse_apply(&actions, &out);
         assert_eq!(result.finished, actions.len());
@@ -265,10 +270,7 @@ fn a_failure_names_the_action_and_its_status_and_stops() {
             fetch: None,
         },
     ];
-    let out = std::process::Command::new("sh")
-        .args(["-c", &apply_script(&actions)])
-        .output()
-        .unwrap();
+    let out = sh(&apply_script(&actions));
     assert_eq!(out.status.code(), Some(7));
     let result = parse_apply(&actions, &String::from_utf8_lossy(&out.stdout));
     assert_eq!(result.finished, 1);
@@ -289,10 +291,7 @@ fn a_wait_that_never_succeeds_fails_clearly() {
         timeout_s: 1,
     }];
     let actions = plan(&ops, &Facts::default());
-    let out = std::process::Command::new("sh")
-        .args(["-c", &apply_script(&actions)])
-        .output()
-        .unwrap();
+    let out = sh(&apply_script(&actions));
     assert_eq!(out.status.code(), Some(124));
     assert!(String::from_utf8_lossy(&out.stderr).contains("waited 1 s for `false`, in vain"));
 }
@@ -374,10 +373,7 @@ fn the_look_ahead_settles_only_steps_already_as_desired_in_one_script() {
     probes.push("sleep 0.3".into());
     let run = || {
         let started = std::time::Instant::now();
-        let out = std::process::Command::new("sh")
-            .args(["-c", &ahead_script(&probes)])
-            .output()
-            .unwrap();
+        let out = sh(&ahead_script(&probes));
         assert!(out.status.success());
         assert!(
             started.elapsed() < std::time::Duration::from_secs(60),
@@ -454,12 +450,7 @@ fn an_http_wait_asks_a_real_server_and_reads_its_status() {
             timeout_s: 1,
         }];
         let actions = plan(&ops, &Facts::default());
-        std::process::Command::new("sh")
-            .args(["-c", &apply_script(&actions)])
-            .output()
-            .unwrap()
-            .status
-            .success()
+        sh(&apply_script(&actions)).status.success()
     };
     assert!(
         wait("/ok%20'x'", 200),
@@ -498,10 +489,7 @@ fn the_files_of_a_step_are_read_together_each_reported_for_its_operations() {
         // The same path twice: both operations get its facts.
         file("same.conf", "same\n"),
     ];
-    let out = std::process::Command::new("sh")
-        .args(["-c", &probe_script(&ops)])
-        .output()
-        .unwrap();
+    let out = sh(&probe_script(&ops));
     assert!(out.status.success());
     let facts = parse_facts(&ops, &String::from_utf8(out.stdout).unwrap());
     let writes: Vec<String> = plan(&ops, &facts)
