@@ -98,7 +98,14 @@ pub fn check(target: &Target, timeout: Duration) -> Result<Vec<CheckOutcome>, En
                     Err(why) => (false, why),
                     Ok(script) => match transport.run(&script, timeout) {
                         Ok(out) => {
-                            let text = format!("{}\n{}", out.stdout, out.stderr);
+                            let mut text = format!("{}\n{}", out.stdout, out.stderr);
+                            if out.status > 128 {
+                                // A crash is the cause, whatever the command printed before.
+                                text.push_str(&format!(
+                                    "\n({})",
+                                    strata_ops::exit_status_text(out.status)
+                                ));
+                            }
                             (out.success(), crate::walk::tail(&text, 5))
                         }
                         Err(e) => (false, e.to_string()),

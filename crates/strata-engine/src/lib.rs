@@ -28,6 +28,7 @@ pub use lock::{DeployLock, LockError};
 pub use preview::{preview, StepPreview};
 pub use redact::Redactor;
 pub use state::{SecretKind, State, StepRecord, StepRow};
+pub use strata_ops::exit_status_text;
 pub use walk::{deploy, DeployOptions, Event, Failure, Report};
 
 #[derive(Debug, thiserror::Error)]

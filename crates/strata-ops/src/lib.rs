@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub use ahead::{ahead_probe, ahead_script, parse_ahead, settled, AheadSection};
 pub use probe::{parse_facts, probe_script, Facts};
-pub use render::{apply_script, parse_apply, Action, ApplyResult, Failure};
+pub use render::{apply_script, parse_apply, Action, ApplyResult, Failure, LOOK_TRIES};
 
 /// What to wait for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,8 +89,31 @@ impl Op {
     }
 }
 
-fn first_line(s: &str) -> &str {
+pub(crate) fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or_default()
+}
+
+/// A shell exit status as people read it: `exit 139: killed by signal 11 (SIGSEGV)` for a
+/// command that died of a signal (sh reports 128 + the signal's number).
+pub fn exit_status_text(status: i32) -> String {
+    const NAMES: [(i32, &str); 9] = [
+        (1, "SIGHUP"),
+        (2, "SIGINT"),
+        (4, "SIGILL"),
+        (6, "SIGABRT"),
+        (7, "SIGBUS"),
+        (8, "SIGFPE"),
+        (9, "SIGKILL"),
+        (11, "SIGSEGV"),
+        (15, "SIGTERM"),
+    ];
+    match status - 128 {
+        signal @ 1..=64 => match NAMES.iter().find(|(n, _)| *n == signal) {
+            Some((_, name)) => format!("exit {status}: killed by signal {signal} ({name})"),
+            None => format!("exit {status}: killed by signal {signal}"),
+        },
+        _ => format!("exit {status}"),
+    }
 }
 
 /// Single-quotes a word for sh.
@@ -243,4 +266,21 @@ pub fn plan(ops: &[Op], facts: &Facts) -> Vec<Action> {
         }
     }
     actions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exit_status_text;
+
+    #[test]
+    fn a_status_says_the_signal_a_command_died_of() {
+        assert_eq!(exit_status_text(1), "exit 1");
+        assert_eq!(exit_status_text(124), "exit 124");
+        assert_eq!(
+            exit_status_text(139),
+            "exit 139: killed by signal 11 (SIGSEGV)"
+        );
+        assert_eq!(exit_status_text(170), "exit 170: killed by signal 42");
+        assert_eq!(exit_status_text(255), "exit 255");
+    }
 }

@@ -78,8 +78,14 @@ pub fn probe_script(ops: &[Op]) -> String {
                         quote(path)
                     ));
                 } else if let Some(check) = unless {
+                    // A guard only reads: one that crashed is asked again rather than
+                    // taken for "not done", which would run its command for nothing.
+                    let ask = crate::render::again_if_killed(
+                        &format!("( {check}\n) >/dev/null 2>&1\nrc=$?"),
+                        &format!("the guard `{}`", crate::first_line(check)),
+                    );
                     script.push_str(&format!(
-                        "if ( {check} ) >/dev/null 2>&1; then echo '@F{i} done yes'; fi\n"
+                        "{ask}if [ $rc -eq 0 ]; then echo '@F{i} done yes'; fi\n"
                     ));
                 }
             }

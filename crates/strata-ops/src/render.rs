@@ -61,9 +61,14 @@ pub fn apply_script(actions: &[Action]) -> String {
     let mut script = String::new();
     for (k, a) in actions.iter().enumerate() {
         if a.fetch.is_some() {
+            // Read into a variable first: a try that printed and then crashed must not
+            // leave its half in the output when the next try prints it whole.
+            let read = again_if_killed(
+                &format!("strata_out=$( {}\n)\nrc=$?", a.command),
+                &a.describe,
+            );
             script.push_str(&format!(
-                "echo '@O{k}'\n( {}\n)\nrc=$?\necho\necho '@E{k}'\n",
-                a.command
+                "echo '@O{k}'\n{read}[ $rc -eq 0 ] && printf '%s\\n' \"$strata_out\"\necho\necho '@E{k}'\n"
             ));
         } else {
             script.push_str(&format!("( {}\n) >&2\nrc=$?\n", a.command));
@@ -126,10 +131,29 @@ pub(crate) fn write_file(path: &str, content: &str, owner: &str, group: &str, mo
     )
 }
 
+/// How many times a command that only reads (a fetch, a guard) runs while it keeps dying
+/// of a signal. A crash (a client library's threads torn down under an exiting process,
+/// say) says nothing about what the command read, so it is asked again, and the run says
+/// so; a command that changes things is never repeated this way.
+pub const LOOK_TRIES: u32 = 3;
+
+/// Shell that runs `run` (which leaves its exit status in `rc`) once more each time it died
+/// of a signal (a status of 129-192, as sh reports one), up to `LOOK_TRIES` runs, saying on
+/// stderr which signal and what it was.
+pub(crate) fn again_if_killed(run: &str, what: &str) -> String {
+    format!(
+        "strata_try=1\nwhile :; do\n{run}\nif [ $rc -gt 128 ] && [ $rc -le 192 ] && [ $strata_try -lt {LOOK_TRIES} ]; then\n  echo \"strata: \"{}\" died of signal $((rc - 128)) ($(kill -l $((rc - 128)) 2>/dev/null)); it only reads, so it runs again (try $((strata_try + 1)) of {LOOK_TRIES})\" >&2\n  strata_try=$((strata_try + 1))\nelse\n  break\nfi\ndone\n",
+        quote(what)
+    )
+}
+
 pub(crate) fn wait(what: &WaitFor, timeout_s: u32) -> String {
     let (check, describe) = wait_check(what);
+    // A wait asks again anyway; a try that died of a signal is said, so a crash that
+    // keeps it waiting until the deadline is not mistaken for an answer of "not yet".
     format!(
-        "deadline=$(( $(date +%s) + {timeout_s} ))\nuntil {check}; do\n  if [ \"$(date +%s)\" -ge \"$deadline\" ]; then echo {} >&2; exit 124; fi\n  sleep 0.2\ndone",
+        "deadline=$(( $(date +%s) + {timeout_s} ))\nuntil {check}; do\n  rc=$?\n  if [ $rc -gt 128 ] && [ $rc -le 192 ]; then echo {}\" died of signal $((rc - 128)) ($(kill -l $((rc - 128)) 2>/dev/null)); asking again\" >&2; fi\n  if [ \"$(date +%s)\" -ge \"$deadline\" ]; then echo {} >&2; exit 124; fi\n  sleep 0.2\ndone",
+        quote(&format!("strata: waiting for {describe}: a try")),
         quote(&format!("waited {timeout_s} s for {describe}, in vain"))
     )
 }

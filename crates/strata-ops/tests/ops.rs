@@ -504,3 +504,131 @@ fn the_files_of_a_step_are_read_together_each_reported_for_its_operations() {
     assert_eq!(facts.of(2).get("sha"), None);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A temporary directory of one test's own, and a shell command that counts its runs in
+/// it and dies of SIGSEGV on the first `crashes` of them (printing `out` before it does).
+fn crashing(name: &str, crashes: u32, out: &str) -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("strata-ops-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let count = dir.join("runs").display().to_string();
+    let command = format!(
+        "n=$(cat {c} 2>/dev/null || echo 0); echo $((n + 1)) > {c}; echo {out}; if [ $n -lt {crashes} ]; then sh -c 'kill -SEGV $$'; fi",
+        c = quote(&count)
+    );
+    (dir, command)
+}
+
+fn runs(dir: &std::path::Path) -> u32 {
+    std::fs::read_to_string(dir.join("runs"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_fetch_that_died_of_a_signal_is_read_again_and_says_so() {
+    let (dir, command) = crashing("fetch-crash", 1, "fsid-1");
+    let actions = plan(
+        &[Op::Fetch {
+            run: command,
+            output: "ceph.fsid".into(),
+        }],
+        &Facts::default(),
+    );
+    let out = sh(&apply_script(&actions));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let result = parse_apply(&actions, &String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        result.outputs,
+        vec![("ceph.fsid".to_owned(), "fsid-1".to_owned())],
+        "the value once, not the crashed try's half"
+    );
+    assert_eq!(runs(&dir), 2);
+    assert!(
+        stderr.contains("strata: fetch ceph.fsid died of signal 11 (SEGV)")
+            && stderr.contains("try 2 of 3"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_fetch_that_keeps_crashing_fails_with_its_signal_after_three_tries() {
+    let (dir, command) = crashing("fetch-crashes", 10, "x");
+    let actions = plan(
+        &[Op::Fetch {
+            run: command,
+            output: "o".into(),
+        }],
+        &Facts::default(),
+    );
+    let out = sh(&apply_script(&actions));
+    let result = parse_apply(&actions, &String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        result.failure,
+        Some(Failure {
+            action: 0,
+            status: 139
+        })
+    );
+    assert!(result.outputs.iter().all(|(_, v)| v.is_empty()));
+    assert_eq!(runs(&dir), LOOK_TRIES);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_command_that_changes_things_is_never_repeated_after_a_crash() {
+    let (dir, command) = crashing("command-crash", 1, "x");
+    let actions = plan(
+        &[Op::Command {
+            run: command,
+            creates: None,
+            unless: None,
+        }],
+        &Facts::default(),
+    );
+    let out = sh(&apply_script(&actions));
+    assert_eq!(out.status.code(), Some(139));
+    assert_eq!(runs(&dir), 1, "run once, crash and all");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_guard_that_crashed_is_asked_again_not_taken_for_not_done() {
+    let (dir, guard) = crashing("guard-crash", 1, "x");
+    let ops = [Op::Command {
+        run: "echo must-not-run".into(),
+        creates: None,
+        unless: Some(guard),
+    }];
+    let out = sh(&probe_script(&ops));
+    let facts = parse_facts(&ops, &String::from_utf8_lossy(&out.stdout));
+    assert_eq!(facts.of(0).get("done"), Some("yes"));
+    assert_eq!(plan(&ops, &facts), vec![], "the command is not run");
+    assert_eq!(runs(&dir), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_wait_whose_command_died_of_a_signal_says_so_and_asks_again() {
+    let (dir, command) = crashing("wait-crash", 1, "x");
+    let actions = plan(
+        &[Op::Wait {
+            what: WaitFor::Command(command),
+            timeout_s: 10,
+        }],
+        &Facts::default(),
+    );
+    let out = sh(&apply_script(&actions));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("died of signal 11 (SEGV); asking again"),
+        "{stderr}"
+    );
+    assert_eq!(runs(&dir), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

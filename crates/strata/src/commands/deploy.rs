@@ -156,7 +156,9 @@ pub fn run(
                 ..
             } => print(format!(
                 "  FAILED  {step}: {action}{}\n",
-                status.map(|s| format!(" (exit {s})")).unwrap_or_default()
+                status
+                    .map(|s| format!(" ({})", strata_engine::exit_status_text(s)))
+                    .unwrap_or_default()
             )),
             _ => {}
         }
