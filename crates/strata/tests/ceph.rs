@@ -11,7 +11,9 @@
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{lab_home as home, ok_in_lab_home as ok, strata_in_lab_home as strata, text};
+use common::{
+    lab_home as home, ok_in_lab_home as ok, strata_in_lab_home as strata, text, LabGuard,
+};
 
 const LAB: &str = "hci";
 const SPEC: &str = "examples/hci.yaml";
@@ -29,7 +31,7 @@ fn rbd(node: &str, write: bool) -> String {
         "img = rbd.Image(io, 'strata-test')"
     };
     let script = format!(
-        "python3 -c \"import rados, rbd, os, hashlib; c = rados.Rados(clustername='ceph', conffile='/etc/ceph/ceph.conf', name='client.openstack'); c.connect(timeout=20); io = c.open_ioctx('volumes'); {body}; print(hashlib.sha256(img.read(0, 4 << 20)).hexdigest()); img.close()\""
+        "python3 -c \"import rados, rbd, os, hashlib; c = rados.Rados(clustername='ceph', conffile='/etc/ceph/ceph.conf', name='client.openstack'); c.connect(timeout=20); io = c.open_ioctx('volumes'); {body}; print(hashlib.sha256(img.read(0, 4 << 20)).hexdigest()); img.close(); io.close(); c.shutdown()\""
     );
     let (done, digest) = on(node, &script);
     assert!(done && digest.len() == 64, "rbd on {node}: {digest}");
@@ -38,10 +40,7 @@ fn rbd(node: &str, write: bool) -> String {
 
 #[test]
 fn the_hci_cluster_deploys_heals_and_keeps_its_data() {
-    if home().join("labs").join(LAB).exists() {
-        ok(&["lab", "down", "--lab", LAB]);
-    }
-    let _ = std::fs::remove_dir_all(home().join("clouds").join(LAB));
+    let _lab = LabGuard::fresh(LAB);
     ok(&["lab", "up", SPEC]);
     ok(&["deploy", SPEC]);
     let check = ok(&["check", SPEC]);
@@ -148,8 +147,6 @@ fn the_hci_cluster_deploys_heals_and_keeps_its_data() {
         written,
         "the data reads back after the restarts"
     );
-    ok(&["lab", "down", "--lab", LAB]);
-    let _ = std::fs::remove_dir_all(home().join("clouds").join(LAB));
 }
 
 /// `strata export ceph` writes the cluster's fsid, monitors and client key (mode 0600, the

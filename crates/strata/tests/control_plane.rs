@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 mod common;
 use common::{
     lab_home as home, ok_in_lab_home as ok, on_lab_host, strata_in_lab_home as strata, text,
+    LabGuard,
 };
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -31,17 +32,11 @@ fn strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
 
-fn fresh(lab: &str, spec: &str) {
-    if home().join("labs").join(lab).exists() {
-        ok(&["lab", "down", "--lab", lab]);
-    }
-    let _ = std::fs::remove_dir_all(home().join("clouds").join(lab));
+/// The lab of `spec` from nothing; it goes down when the returned guard drops.
+fn fresh(lab: &str, spec: &str) -> LabGuard {
+    let guard = LabGuard::fresh(lab);
     ok(&["lab", "up", spec]);
-}
-
-fn gone(lab: &str) {
-    ok(&["lab", "down", "--lab", lab]);
-    let _ = std::fs::remove_dir_all(home().join("clouds").join(lab));
+    guard
 }
 
 /// Deploys from nothing, checks, and re-deploys: the re-run changes nothing.
@@ -82,7 +77,7 @@ fn assert_operator_files(cloud: &str, regions: &[&str]) {
 fn all_in_one_deploys_and_passes_its_checks() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (lab, spec) = ("aio", "examples/all-in-one.yaml");
-    fresh(lab, spec);
+    let _lab = fresh(lab, spec);
     let check = deploy_and_check(spec);
     for what in ["galera", "rabbitmq", "memcached", "haproxy", "keystone"] {
         assert!(
@@ -146,14 +141,13 @@ fn all_in_one_deploys_and_passes_its_checks() {
         page, "echo from aio-0",
         "HAProxy on the host's address fronts the API on loopback"
     );
-    gone(lab);
 }
 
 #[test]
 fn a_stretched_control_plane_shares_keystone_and_a_cut_behaves_as_validate_warns() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (lab, spec) = ("stretch", "examples/stretch.yaml");
-    fresh(lab, spec);
+    let _lab = fresh(lab, spec);
     deploy_and_check(spec);
     assert_operator_files(lab, &["regionOne", "regionTwo"]);
     let sh = |node: &str, script: &str| on_lab_host(lab, node, script);
@@ -254,5 +248,4 @@ fn a_stretched_control_plane_shares_keystone_and_a_cut_behaves_as_validate_warns
     eventually(Duration::from_secs(60), "every check passes again", || {
         strata(&["check", spec]).status.success()
     });
-    gone(lab);
 }

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 mod common;
-use common::{lab_home as home, ok_in_lab_home as ok, strata_in_lab_home as strata};
+use common::{ok_in_lab_home as ok, strata_in_lab_home as strata, LabGuard};
 
 const LAB: &str = "edge-demo";
 const SPEC: &str = "examples/dcn.yaml";
@@ -68,10 +68,7 @@ fn checks_pass(args: &[&str]) -> BTreeMap<String, String> {
 
 #[test]
 fn the_edge_cloud_deploys_copies_images_and_grows_by_one_site() {
-    if home().join("labs").join(LAB).exists() {
-        ok(&["lab", "down", "--lab", LAB]);
-    }
-    let _ = std::fs::remove_dir_all(home().join("clouds").join(LAB));
+    let _lab = LabGuard::fresh(LAB);
     ok(&["lab", "up", SPEC]);
     ok(&["deploy", SPEC]);
     let copies = checks_pass(&[SPEC]);
@@ -148,6 +145,4 @@ fn the_edge_cloud_deploys_copies_images_and_grows_by_one_site() {
         copies.contains_key("dcn2-0"),
         "dcn2's Glance checked: {copies:?}"
     );
-    ok(&["lab", "down", "--lab", LAB]);
-    let _ = std::fs::remove_dir_all(home().join("clouds").join(LAB));
 }

@@ -19,7 +19,7 @@ const LAB: &str = "enginetest";
 const HOSTS: [&str; 3] = ["e-0", "e-1", "w-0"];
 
 mod common;
-use common::{lab_home as home, root, text};
+use common::{lab_home as home, root, text, LabGuard};
 
 fn command(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
@@ -66,17 +66,11 @@ fn report(stdout: &str) -> serde_json::Value {
         .expect("a report line")
 }
 
-fn fresh_lab() {
-    if home().join("labs").join(LAB).exists() {
-        ok(&["lab", "down", "--lab", LAB]);
-    }
-    let _ = std::fs::remove_dir_all(home().join("clouds").join(LAB));
+/// The demo lab from nothing; it goes down when the returned guard drops.
+fn fresh_lab() -> LabGuard {
+    let guard = LabGuard::fresh(LAB);
     ok(&["lab", "up", SPEC]);
-}
-
-fn down() {
-    ok(&["lab", "down", "--lab", LAB]);
-    let _ = std::fs::remove_dir_all(home().join("clouds").join(LAB));
+    guard
 }
 
 /// Every host as the demo service wants it: files, each guarded command run exactly once,
@@ -95,7 +89,7 @@ fn assert_converged() {
 #[test]
 fn a_second_run_applies_nothing_and_drift_is_corrected() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    fresh_lab();
+    let _lab = fresh_lab();
     let first = strata(&["deploy", "--json", SPEC]);
     assert!(first.status.success(), "{}", text(&first));
     let r = report(&String::from_utf8_lossy(&first.stdout));
@@ -151,7 +145,6 @@ fn a_second_run_applies_nothing_and_drift_is_corrected() {
         ])
     );
     assert_converged();
-    down();
 }
 
 #[test]
@@ -162,7 +155,7 @@ fn a_deploy_killed_at_random_points_converges_without_redoing_steps() {
         .unwrap()
         .subsec_nanos() as u64;
     for round in 0..3u64 {
-        fresh_lab();
+        let _lab = fresh_lab();
         let delay = 150
             + (seed
                 .wrapping_mul(6364136223846793005)
@@ -223,13 +216,12 @@ fn a_deploy_killed_at_random_points_converges_without_redoing_steps() {
             "converged: a further run changes nothing: {r}"
         );
     }
-    down();
 }
 
 #[test]
 fn a_host_that_goes_down_fails_clearly_while_the_others_finish() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    fresh_lab();
+    let _lab = fresh_lab();
     let netns = format!("strata.{LAB}.w-0");
     let link = |state: &str| {
         assert!(Command::new("ip")
@@ -286,13 +278,12 @@ fn a_host_that_goes_down_fails_clearly_while_the_others_finish() {
     let again = strata(&["deploy", SPEC]);
     assert!(again.status.success(), "{}", text(&again));
     assert_converged();
-    down();
 }
 
 #[test]
 fn secrets_never_reach_logs_events_or_the_terminal_and_deploys_do_not_overlap() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    fresh_lab();
+    let _lab = fresh_lab();
     let mut seen = String::new();
     // A deploy that is slowed down, to try a second one while it holds the lock.
     let first = command(&["deploy", SPEC])
@@ -354,7 +345,6 @@ fn secrets_never_reach_logs_events_or_the_terminal_and_deploys_do_not_overlap() 
         0o700
     );
     assert_eq!(ssh("e-0", "stat -c %a /etc/demo/secret.conf").trim(), "600");
-    down();
 }
 
 #[test]
@@ -368,10 +358,7 @@ fn a_step_that_declares_it_safe_is_tried_again() {
             .output()
             .unwrap()
     };
-    if home().join("labs/retrytest").exists() {
-        assert!(run(&["lab", "down", "--lab", "retrytest"]).status.success());
-    }
-    let _ = std::fs::remove_dir_all(home().join("clouds/retrytest"));
+    let _lab = LabGuard::fresh("retrytest");
     assert!(run(&["lab", "up", spec]).status.success());
     let deploy = run(&["deploy", spec]);
     assert!(deploy.status.success(), "{}", text(&deploy));
@@ -391,8 +378,6 @@ fn a_step_that_declares_it_safe_is_tried_again() {
     assert_eq!(tries, "2", "failed once, then worked on the retry");
     let log = std::fs::read_to_string(home().join("clouds/retrytest/logs/f-0.log")).unwrap();
     assert!(log.contains("try 2 of 3"), "{log}");
-    assert!(run(&["lab", "down", "--lab", "retrytest"]).status.success());
-    let _ = std::fs::remove_dir_all(home().join("clouds/retrytest"));
 }
 
 #[test]
@@ -425,12 +410,7 @@ fn a_galera_cluster_forms_replicates_and_recovers_from_its_most_advanced_member(
         }
         on("db-0", "cat /var/lib/strata/galera-db.last-choice")
     };
-    if home().join("labs/galeratest").exists() {
-        assert!(run(&["lab", "down", "--lab", "galeratest"])
-            .status
-            .success());
-    }
-    let _ = std::fs::remove_dir_all(home().join("clouds/galeratest"));
+    let _lab = LabGuard::fresh("galeratest");
     let up = run(&["lab", "up", spec]);
     assert!(up.status.success(), "{}", text(&up));
     let deploy = run(&["deploy", spec]);
@@ -504,17 +484,12 @@ fn a_galera_cluster_forms_replicates_and_recovers_from_its_most_advanced_member(
         choice == "bootstrap db-1" || choice == "bootstrap db-2",
         "a most advanced member, not the stale db-0: {choice}"
     );
-
-    assert!(run(&["lab", "down", "--lab", "galeratest"])
-        .status
-        .success());
-    let _ = std::fs::remove_dir_all(home().join("clouds/galeratest"));
 }
 
 #[test]
 fn hosts_made_again_are_not_trusted_with_steps_done_on_their_predecessors() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    fresh_lab();
+    let _lab = fresh_lab();
     let mut child = command(&["deploy", "--json", SPEC])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -542,5 +517,4 @@ fn hosts_made_again_are_not_trusted_with_steps_done_on_their_predecessors() {
         "nothing done on the old hosts is resumed on the new ones: {r}"
     );
     assert_converged();
-    down();
 }

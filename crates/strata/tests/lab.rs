@@ -19,7 +19,9 @@ const SPEC: &str = "crates/strata/tests/fixtures/lab/two-sites.yaml";
 const LAB: &str = "labtest";
 
 mod common;
-use common::{lab_home as home, ok_in_lab_home as ok, root, strata_in_lab_home as strata};
+use common::{
+    kept_logs, lab_home as home, ok_in_lab_home as ok, root, strata_in_lab_home as strata, LabGuard,
+};
 
 fn ssh(node: &str, command: &str) -> Output {
     strata(&["lab", "ssh", "--lab", LAB, node, command])
@@ -185,6 +187,7 @@ fn image_is_built_once_and_reused() {
 #[test]
 fn two_site_lab_comes_up_reachable_isolated_and_goes_away() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _lab = LabGuard::fresh(LAB);
     clean_start();
     let up = ok(&["lab", "up", SPEC]);
     assert!(up.contains("3 hosts up (3 made"), "{up}");
@@ -316,6 +319,7 @@ fn two_site_lab_comes_up_reachable_isolated_and_goes_away() {
 #[test]
 fn a_lab_killed_half_way_still_comes_down_completely() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _lab = LabGuard::fresh(LAB);
     clean_start();
     ok(&["image", "build", SPEC]); // the kill points fall in the lab's own work
     let seed = std::time::SystemTime::now()
@@ -351,5 +355,41 @@ fn a_lab_killed_half_way_still_comes_down_completely() {
             ok(&["lab", "down", "--lab", LAB]);
         }
         assert_gone(&processes);
+    }
+}
+
+/// A lab test that fails half-way (a failed assertion while its lab runs) leaves no
+/// namespace, process, mount, cgroup or file of the lab behind, and keeps the lab's logs:
+/// every host's journal, with what the test wrote to it before failing.
+#[test]
+fn a_failing_lab_test_leaves_nothing_but_its_logs() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    clean_start();
+    let marker = format!("strata-failing-test-{}", std::process::id());
+    let processes = Mutex::new(Vec::new());
+    let failed = std::panic::catch_unwind(|| {
+        let _lab = LabGuard::fresh(LAB);
+        ok(&["lab", "up", SPEC]);
+        *processes.lock().unwrap() = recorded_processes();
+        let logged = ssh("beta-0", &format!("logger {marker} && journalctl --sync"));
+        assert!(logged.status.success());
+        panic!("this lab test fails on purpose, with its lab running");
+    });
+    assert!(failed.is_err(), "the inner test failed");
+    let processes = processes.into_inner().unwrap();
+    assert!(processes.len() >= 3, "the lab ran processes: {processes:?}");
+    assert_gone(&processes);
+    let journal = std::fs::read_to_string(kept_logs(LAB).join("beta-0.journal"))
+        .expect("beta-0's journal is kept");
+    assert!(
+        journal.contains(&marker),
+        "the kept journal holds what the test logged: {} lines",
+        journal.lines().count()
+    );
+    for node in ["alpha-0", "alpha-1"] {
+        assert!(
+            kept_logs(LAB).join(format!("{node}.journal")).exists(),
+            "{node}"
+        );
     }
 }

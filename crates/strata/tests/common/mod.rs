@@ -60,3 +60,91 @@ pub fn on_lab_host(lab: &str, node: &str, script: &str) -> (bool, String) {
         String::from_utf8_lossy(&out.stdout).trim().to_owned(),
     )
 }
+
+/// Where a failed lab test keeps its lab's logs: `target/lab-tests-logs/<lab>/`.
+pub fn kept_logs(lab: &str) -> PathBuf {
+    root().join("target/lab-tests-logs").join(lab)
+}
+
+/// One lab test's lab, taken down however the test ends, a failed assertion included, so
+/// the next test (or the next run on a developer's machine) never starts from its leftovers.
+/// A test that fails first has every host's journal and the deploy's logs kept under
+/// [`kept_logs`] for reading.
+pub struct LabGuard {
+    lab: String,
+}
+
+impl LabGuard {
+    /// Takes down what an earlier run left of `lab` and removes its cloud's files; the test
+    /// then brings the lab up itself (with its own spec and catalog).
+    pub fn fresh(lab: &str) -> LabGuard {
+        let guard = LabGuard {
+            lab: lab.to_owned(),
+        };
+        guard.down().unwrap_or_else(|why| panic!("{why}"));
+        let _ = std::fs::remove_dir_all(kept_logs(lab));
+        guard
+    }
+
+    fn down(&self) -> Result<(), String> {
+        if lab_home().join("labs").join(&self.lab).exists() {
+            let out = strata_in_lab_home(&["lab", "down", "--lab", &self.lab]);
+            if !out.status.success() {
+                return Err(format!("lab down {}: {}", self.lab, text(&out)));
+            }
+        }
+        let _ = std::fs::remove_dir_all(lab_home().join("clouds").join(&self.lab));
+        Ok(())
+    }
+
+    /// Every host's journal of this boot, the lab's status and the deploy's per-host logs.
+    fn keep_logs(&self) -> PathBuf {
+        let dir = kept_logs(&self.lab);
+        let _ = std::fs::create_dir_all(&dir);
+        let status = strata_in_lab_home(&["lab", "status", "--json", "--lab", &self.lab]);
+        let _ = std::fs::write(dir.join("status.json"), &status.stdout);
+        let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap_or_default();
+        let hosts = doc[0]["hosts"].as_array().cloned().unwrap_or_default();
+        for host in hosts.iter().filter(|h| h["running"] == true) {
+            let Some(name) = host["name"].as_str() else {
+                continue;
+            };
+            let journal = strata_in_lab_home(&[
+                "lab",
+                "ssh",
+                "--lab",
+                &self.lab,
+                name,
+                "journalctl -b --no-pager -o short-precise -n 20000",
+            ]);
+            let _ = std::fs::write(dir.join(format!("{name}.journal")), &journal.stdout);
+        }
+        let logs = lab_home().join("clouds").join(&self.lab).join("logs");
+        if let Ok(entries) = std::fs::read_dir(&logs) {
+            for entry in entries.flatten() {
+                let _ = std::fs::copy(entry.path(), dir.join(entry.file_name()));
+            }
+        }
+        dir
+    }
+}
+
+impl Drop for LabGuard {
+    #[allow(clippy::print_stderr)] // a drop cannot fail the test: it says what went wrong
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let dir = self.keep_logs();
+            eprintln!(
+                "lab {}: the test failed; its logs are kept in {}",
+                self.lab,
+                dir.display()
+            );
+        }
+        match self.down() {
+            Ok(()) => {}
+            // Already failing: say it, as a second panic would abort the whole binary.
+            Err(why) if std::thread::panicking() => eprintln!("{why}"),
+            Err(why) => panic!("{why}"),
+        }
+    }
+}
