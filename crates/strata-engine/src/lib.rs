@@ -45,6 +45,8 @@ pub enum EngineError {
     Lock(#[from] LockError),
     #[error("no way to reach host `{0}`")]
     NoTransport(String),
+    #[error("secret `{0}` is made by the first deploy")]
+    NotGenerated(String),
 }
 
 /// How the engine reaches each host, by host name.

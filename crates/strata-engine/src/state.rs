@@ -50,6 +50,8 @@ pub struct StepRow {
 pub struct State {
     path: PathBuf,
     conn: Mutex<Connection>,
+    /// Opened to look only (`strata plan`): no file is made and no secret generated.
+    read_only: bool,
 }
 
 fn now() -> f64 {
@@ -84,6 +86,35 @@ impl State {
         Ok(State {
             path,
             conn: Mutex::new(conn),
+            read_only: false,
+        })
+    }
+
+    /// The state of a cloud in `dir` to look at only: the database read-only when a deploy
+    /// made one, else an empty one in memory, so that looking creates nothing. A secret not
+    /// generated yet is not made up (see `secret_of_kind`).
+    pub fn open_read_only(dir: &Path) -> Result<State, EngineError> {
+        use rusqlite::OpenFlags;
+        let path = dir.join("state.db");
+        let db = |source| EngineError::State {
+            path: path.clone(),
+            source,
+        };
+        let conn = if path.exists() {
+            Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(db)?
+        } else {
+            let conn = Connection::open_in_memory().map_err(db)?;
+            conn.execute_batch(SCHEMA).map_err(db)?;
+            conn
+        };
+        Ok(State {
+            path,
+            conn: Mutex::new(conn),
+            read_only: true,
         })
     }
 
@@ -183,6 +214,11 @@ impl State {
     }
 
     pub fn secret_of_kind(&self, name: &str, kind: SecretKind) -> Result<String, EngineError> {
+        if self.read_only {
+            return self
+                .existing_secret(name)?
+                .ok_or_else(|| EngineError::NotGenerated(name.to_owned()));
+        }
         let fresh = match kind {
             SecretKind::Password => random_secret(),
             SecretKind::Fernet => fernet_key(),
@@ -343,6 +379,38 @@ fn random_secret() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn looking_at_a_state_creates_nothing_and_generates_no_secret() {
+        let dir = std::env::temp_dir().join(format!("strata-state-ro-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let fresh = State::open_read_only(&dir).unwrap();
+        assert!(matches!(
+            fresh.secret("keystone-db"),
+            Err(EngineError::NotGenerated(name)) if name == "keystone-db"
+        ));
+        assert!(!dir.exists(), "nothing made where no deploy made anything");
+
+        let deployed = State::open(&dir).unwrap();
+        let made = deployed.secret("keystone-db").unwrap();
+        drop(deployed);
+        let looking = State::open_read_only(&dir).unwrap();
+        assert_eq!(looking.secret("keystone-db").unwrap(), made);
+        assert!(matches!(
+            looking.secret("glance-db"),
+            Err(EngineError::NotGenerated(_))
+        ));
+        drop(looking);
+        assert_eq!(
+            State::open(&dir)
+                .unwrap()
+                .existing_secret("glance-db")
+                .unwrap(),
+            None,
+            "looking generated nothing"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn fernet_keys_are_32_bytes_of_url_safe_base64() {

@@ -314,7 +314,11 @@ pub fn deploy(
             }
         }
         if ops.is_empty() {
-            return unchanged(Found::NoOperations, Some("no operations"));
+            // Not deployed: nothing ran, so nothing is journaled as done.
+            return Outcome::Done {
+                actions: Vec::new(),
+                found: Found::NoOperations,
+            };
         }
         let transport = &inventory[&step.host];
         let actions = match crate::step::needed_actions(transport.as_ref(), &ops, options.timeout) {

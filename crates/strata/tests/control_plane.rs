@@ -78,6 +78,18 @@ fn all_in_one_deploys_and_passes_its_checks() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (lab, spec) = ("aio", "examples/all-in-one.yaml");
     let _lab = fresh(lab, spec);
+    // With the lab up, plan asks the hosts what would change, and makes nothing here: no
+    // state database, no secret (a step that needs one says the first deploy makes it).
+    let planned = ok(&["plan", spec]);
+    assert!(
+        planned.contains("what would change now")
+            && planned.contains("is made by the first deploy"),
+        "{planned}"
+    );
+    assert!(
+        !home().join("clouds").join(lab).join("state.db").exists(),
+        "plan created the state database"
+    );
     let check = deploy_and_check(spec);
     for what in ["galera", "rabbitmq", "memcached", "haproxy", "keystone"] {
         assert!(

@@ -231,7 +231,7 @@ pub fn run(
         ));
     } else {
         out.out(&format!(
-            "deploy of `{}`: {} steps: {} changed, {} unchanged ({} known from the look ahead), {} resumed, {} without operations yet, {} failed, {} skipped; {:.1} s\n",
+            "deploy of `{}`: {} steps: {} changed, {} unchanged ({} known from the look ahead), {} resumed, {} not deployed by this version (no operations yet), {} failed, {} skipped; {:.1} s\n",
             model.cloud,
             report.steps,
             report.changed,
@@ -316,12 +316,17 @@ pub fn status(home: &Path, args: &SpecArgs, out: &mut Printer) -> anyhow::Result
         ));
         return Ok(ExitCode::SUCCESS);
     }
-    let state = State::open(&dir)?;
+    let state = State::open_read_only(&dir)?;
     let rows = state.steps()?;
     let by_id: std::collections::HashMap<&str, &strata_engine::StepRow> =
         rows.iter().map(|r| (r.id.as_str(), r)).collect();
-    let (mut done, mut failed, mut pending) = (0, Vec::new(), 0);
+    let (mut done, mut failed, mut pending, mut not_deployed) = (0, Vec::new(), 0, 0);
     for s in &plan.steps {
+        if plan.not_deployed.contains(&s.service) {
+            // Its service has no operations: never done, whatever an older run journaled.
+            not_deployed += 1;
+            continue;
+        }
         match by_id.get(s.id.as_str()) {
             Some(r) if r.status == "done" => done += 1,
             Some(r) => failed.push((s.id.clone(), r.detail.clone().unwrap_or_default())),
@@ -333,10 +338,18 @@ pub fn status(home: &Path, args: &SpecArgs, out: &mut Printer) -> anyhow::Result
         .map(|(id, status)| format!("run {id}: {status}"))
         .unwrap_or_else(|| "no run".into());
     out.out(&format!(
-        "`{}` ({last}): {done} of {} steps done, {} failed, {pending} not run\n",
+        "`{}` ({last}): {done} of {} steps done, {} failed, {pending} not run{}\n",
         model.cloud,
-        plan.steps.len(),
-        failed.len()
+        plan.steps.len() - not_deployed,
+        failed.len(),
+        if not_deployed == 0 {
+            String::new()
+        } else {
+            format!(
+                "; {not_deployed} more not deployed by this version ({})",
+                plan.not_deployed.join(", ")
+            )
+        }
     ));
     for (id, detail) in failed {
         out.out(&format!("  failed: {id}: {detail}\n"));

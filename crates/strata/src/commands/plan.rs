@@ -30,7 +30,8 @@ pub fn run(
     let changes = if offline || !askable {
         None
     } else {
-        let state = Arc::new(strata_engine::State::open(&dir)?);
+        // Looking only: nothing is created, and no secret generated (deploy makes them).
+        let state = Arc::new(strata_engine::State::open_read_only(&dir)?);
         let (inventory, _) = super::deploy::inventory(home, model, &dir, ssh_config)?;
         let target = strata_engine::Target {
             model,
