@@ -527,17 +527,20 @@ fn runs(dir: &std::path::Path) -> u32 {
         .unwrap()
 }
 
+/// One operation planned on a host with no facts, and its apply script run.
+fn applied(op: Op) -> (Vec<Action>, std::process::Output) {
+    let actions = plan(&[op], &Facts::default());
+    let out = sh(&apply_script(&actions));
+    (actions, out)
+}
+
 #[test]
 fn a_fetch_that_died_of_a_signal_is_read_again_and_says_so() {
     let (dir, command) = crashing("fetch-crash", 1, "fsid-1");
-    let actions = plan(
-        &[Op::Fetch {
-            run: command,
-            output: "ceph.fsid".into(),
-        }],
-        &Facts::default(),
-    );
-    let out = sh(&apply_script(&actions));
+    let (actions, out) = applied(Op::Fetch {
+        run: command,
+        output: "ceph.fsid".into(),
+    });
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let result = parse_apply(&actions, &String::from_utf8_lossy(&out.stdout));
@@ -558,14 +561,10 @@ fn a_fetch_that_died_of_a_signal_is_read_again_and_says_so() {
 #[test]
 fn a_fetch_that_keeps_crashing_fails_with_its_signal_after_three_tries() {
     let (dir, command) = crashing("fetch-crashes", 10, "x");
-    let actions = plan(
-        &[Op::Fetch {
-            run: command,
-            output: "o".into(),
-        }],
-        &Facts::default(),
-    );
-    let out = sh(&apply_script(&actions));
+    let (actions, out) = applied(Op::Fetch {
+        run: command,
+        output: "o".into(),
+    });
     let result = parse_apply(&actions, &String::from_utf8_lossy(&out.stdout));
     assert_eq!(
         result.failure,
@@ -582,15 +581,11 @@ fn a_fetch_that_keeps_crashing_fails_with_its_signal_after_three_tries() {
 #[test]
 fn a_command_that_changes_things_is_never_repeated_after_a_crash() {
     let (dir, command) = crashing("command-crash", 1, "x");
-    let actions = plan(
-        &[Op::Command {
-            run: command,
-            creates: None,
-            unless: None,
-        }],
-        &Facts::default(),
-    );
-    let out = sh(&apply_script(&actions));
+    let (_, out) = applied(Op::Command {
+        run: command,
+        creates: None,
+        unless: None,
+    });
     assert_eq!(out.status.code(), Some(139));
     assert_eq!(runs(&dir), 1, "run once, crash and all");
     std::fs::remove_dir_all(&dir).unwrap();
@@ -615,14 +610,10 @@ fn a_guard_that_crashed_is_asked_again_not_taken_for_not_done() {
 #[test]
 fn a_wait_whose_command_died_of_a_signal_says_so_and_asks_again() {
     let (dir, command) = crashing("wait-crash", 1, "x");
-    let actions = plan(
-        &[Op::Wait {
-            what: WaitFor::Command(command),
-            timeout_s: 10,
-        }],
-        &Facts::default(),
-    );
-    let out = sh(&apply_script(&actions));
+    let (_, out) = applied(Op::Wait {
+        what: WaitFor::Command(command),
+        timeout_s: 10,
+    });
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
