@@ -211,6 +211,9 @@ pub struct Catalog {
     pub roles: BTreeMap<String, Role>,
     /// Templates by path under `templates/` (e.g. `memcached/memcached.conf.j2`).
     pub templates: BTreeMap<String, String>,
+    /// Where each template was read, in the source map: diagnostics about a template
+    /// (`strata validate` renders them all) point into its file.
+    pub template_files: BTreeMap<String, strata_source::FileId>,
 }
 
 impl Catalog {

@@ -68,9 +68,9 @@ impl Catalog {
         let mut catalog = Catalog::default();
         for (name, text) in files {
             if let Some(i) = name.find("templates/").filter(|_| name.ends_with(".j2")) {
-                catalog
-                    .templates
-                    .insert(name[i + "templates/".len()..].to_owned(), text);
+                let key = name[i + "templates/".len()..].to_owned();
+                catalog.templates.insert(key.clone(), text.clone());
+                catalog.template_files.insert(key, sources.add(name, text));
                 continue;
             }
             let is_roles = name.ends_with("roles.yaml");

@@ -29,7 +29,10 @@ pub struct CheckOutcome {
 /// Where each check runs: for `each`, every host with a step of the service (per cluster
 /// for a Galera-grouped one); for `first`, the host of each instance's ready step. The
 /// step found there gives the check its context.
-fn targets<'p>(catalog: &Catalog, plan: &'p Plan) -> Vec<(&'p strata_plan::Step, usize)> {
+pub(crate) fn targets<'p>(
+    catalog: &Catalog,
+    plan: &'p Plan,
+) -> Vec<(&'p strata_plan::Step, usize)> {
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     for step in plan.steps.iter().filter(|s| s.hook.is_none()) {

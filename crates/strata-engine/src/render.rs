@@ -16,7 +16,7 @@ use crate::{Redactor, State};
 pub(crate) struct Renderer {
     env: Environment<'static>,
     /// Templates that did not compile, with why (reported where they are used).
-    broken: std::collections::HashMap<String, String>,
+    broken: std::collections::HashMap<String, RenderError>,
     views: Views,
 }
 
@@ -38,7 +38,10 @@ impl Renderer {
         let mut broken = std::collections::HashMap::new();
         for (name, text) in &catalog.templates {
             if let Err(e) = env.add_template_owned(name.clone(), text.clone()) {
-                broken.insert(name.clone(), describe(&e));
+                broken.insert(
+                    name.clone(),
+                    RenderError::new(format!("template `{name}` does not compile"), &e),
+                );
             }
         }
         env.add_function(
@@ -85,17 +88,28 @@ impl Renderer {
 
     /// A template string rendered with a context (a check's command).
     pub(crate) fn render(&self, template: &str, ctx: &Value) -> Result<String, String> {
-        self.text(template, ctx)
+        self.text(template, ctx).map_err(|e| e.message)
     }
 
-    fn text(&self, template: &str, ctx: &Value) -> Result<String, String> {
+    fn text(&self, template: &str, ctx: &Value) -> Result<String, RenderError> {
         self.env
             .render_str(template, ctx.clone())
-            .map_err(|e| format!("rendering `{template}`: {}", describe(&e)))
+            .map_err(|e| RenderError::new(format!("rendering `{template}`"), &e))
     }
 
-    /// Concrete operations for a step.
-    pub(crate) fn ops(&self, defs: &[OpDef], ctx: &Value) -> Result<Vec<Op>, String> {
+    /// A catalog template file rendered with a context.
+    fn file(&self, name: &str, ctx: &Value) -> Result<String, RenderError> {
+        if let Some(broken) = self.broken.get(name) {
+            return Err(broken.clone());
+        }
+        self.env
+            .get_template(name)
+            .and_then(|t| t.render(ctx.clone()))
+            .map_err(|e| RenderError::new(format!("rendering template `{name}`"), &e))
+    }
+
+    /// Concrete operations for a step; an error keeps where in which template it arose.
+    pub(crate) fn ops_located(&self, defs: &[OpDef], ctx: &Value) -> Result<Vec<Op>, RenderError> {
         defs.iter()
             .map(|def| {
                 Ok(match def {
@@ -114,18 +128,7 @@ impl Renderer {
                         mode,
                     } => {
                         let content = match (template, content) {
-                            (Some(t), _) => match self.broken.get(t) {
-                                Some(why) => {
-                                    return Err(format!("template `{t}` does not compile: {why}"))
-                                }
-                                None => self
-                                    .env
-                                    .get_template(t)
-                                    .and_then(|t| t.render(ctx.clone()))
-                                    .map_err(|e| {
-                                        format!("rendering template `{t}`: {}", describe(&e))
-                                    })?,
-                            },
+                            (Some(t), _) => self.file(t, ctx)?,
                             (None, Some(c)) => self.text(c, ctx)?,
                             (None, None) => String::new(),
                         };
@@ -147,9 +150,9 @@ impl Renderer {
                             "running" => true,
                             "stopped" => false,
                             other => {
-                                return Err(format!(
+                                return Err(RenderError::plain(format!(
                                     "service state `{other}` is not `running` or `stopped`"
-                                ))
+                                )))
                             }
                         },
                         unit: self.text(unit, ctx)?,
@@ -177,14 +180,14 @@ impl Renderer {
                     } => {
                         let what = if let Some(t) = tcp {
                             let t = self.text(t, ctx)?;
-                            let (host, port) = t
-                                .rsplit_once(':')
-                                .ok_or_else(|| format!("wait tcp `{t}` is not host:port"))?;
+                            let (host, port) = t.rsplit_once(':').ok_or_else(|| {
+                                RenderError::plain(format!("wait tcp `{t}` is not host:port"))
+                            })?;
                             WaitFor::Tcp {
                                 host: host.to_owned(),
-                                port: port
-                                    .parse()
-                                    .map_err(|_| format!("wait tcp `{t}`: bad port"))?,
+                                port: port.parse().map_err(|_| {
+                                    RenderError::plain(format!("wait tcp `{t}`: bad port"))
+                                })?,
                             }
                         } else if let Some(u) = http {
                             WaitFor::Http {
@@ -206,6 +209,35 @@ impl Renderer {
                 })
             })
             .collect()
+    }
+}
+
+/// Why something did not render: what, and where in which catalog template file when the
+/// error arose in one (an inline string of a service file has no such place).
+#[derive(Debug, Clone)]
+pub(crate) struct RenderError {
+    pub message: String,
+    /// The template's name under `templates/`, its line (1-based), and the byte range of
+    /// the fault in its text when minijinja knows it.
+    pub at: Option<(String, usize, Option<std::ops::Range<usize>>)>,
+}
+
+impl RenderError {
+    fn new(what: String, e: &minijinja::Error) -> RenderError {
+        let at = match (e.name(), e.line()) {
+            (Some(name), Some(line)) if name != "<string>" => {
+                Some((name.to_owned(), line, e.range()))
+            }
+            _ => None,
+        };
+        RenderError {
+            message: format!("{what}: {}", describe(e)),
+            at,
+        }
+    }
+
+    fn plain(message: String) -> RenderError {
+        RenderError { message, at: None }
     }
 }
 

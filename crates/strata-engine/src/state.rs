@@ -90,6 +90,23 @@ impl State {
         })
     }
 
+    /// A state that lives in memory only, for rendering without a deployment
+    /// (`strata validate`): secrets are generated as a deploy would, and forgotten.
+    pub fn scratch() -> Result<State, EngineError> {
+        let path = PathBuf::from(":memory:");
+        let db = |source| EngineError::State {
+            path: path.clone(),
+            source,
+        };
+        let conn = Connection::open_in_memory().map_err(db)?;
+        conn.execute_batch(SCHEMA).map_err(db)?;
+        Ok(State {
+            path,
+            conn: Mutex::new(conn),
+            read_only: false,
+        })
+    }
+
     /// The state of a cloud in `dir` to look at only: the database read-only when a deploy
     /// made one, else an empty one in memory, so that looking creates nothing. A secret not
     /// generated yet is not made up (see `secret_of_kind`).

@@ -21,6 +21,18 @@ pub(crate) fn step_ops(
     host: HostId,
     outputs: &HashMap<String, String>,
 ) -> Result<Vec<Op>, String> {
+    step_ops_located(model, catalog, renderer, step, host, outputs).map_err(|e| e.message)
+}
+
+/// `step_ops`, with an error that keeps where in which template it arose.
+pub(crate) fn step_ops_located(
+    model: &Model,
+    catalog: &Catalog,
+    renderer: &Renderer,
+    step: &strata_plan::Step,
+    host: HostId,
+    outputs: &HashMap<String, String>,
+) -> Result<Vec<Op>, crate::render::RenderError> {
     if step.service == "base" && step.action == "packages" {
         return Ok(vec![Op::Packages {
             names: strata_plan::host_packages(model, catalog, host)
@@ -31,7 +43,7 @@ pub(crate) fn step_ops(
     let defs = step_def(catalog, step)
         .map(|d| d.ops.as_slice())
         .unwrap_or(&[]);
-    renderer.ops(defs, &renderer.context(model, host, step, outputs))
+    renderer.ops_located(defs, &renderer.context(model, host, step, outputs))
 }
 
 /// The catalog's definition of a plan step: the service's own step, or what a provider

@@ -382,3 +382,52 @@ fn services_come_from_a_catalog_directory_without_code() {
     // Without the directory the role names an unknown service.
     assert_eq!(strata(&["validate", spec.to_str().unwrap()]).code, 1);
 }
+
+/// `validate` renders every operation offline: a template error in a catalog copy is an
+/// error at that template's `file:line:col`, a shell script that does not parse and Python
+/// that does not compile are errors at their template, and nothing else in the examples is.
+#[test]
+fn validate_proves_every_operation_before_any_host() {
+    let dir = root().join("target/broken-catalog");
+    let _ = std::fs::remove_dir_all(&dir);
+    let copy = |rel: &str, edit: &dyn Fn(String) -> String| {
+        let to = dir.join("templates").join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        let text = std::fs::read_to_string(root().join("catalog/templates").join(rel)).unwrap();
+        let edited = edit(text.clone());
+        assert_ne!(edited, text, "{rel} edited");
+        std::fs::write(to, edited).unwrap();
+    };
+    copy("memcached/memcached.conf.j2", &|t| {
+        t.replacen("{{ host.ip }}", "{{ host.adress }}", 1)
+    });
+    copy("galera/bootstrap.sh.j2", &|t| {
+        format!("{t}\nif true; then\n")
+    });
+    copy("ceph/strata-ceph.py.j2", &|t| {
+        t.replacen("def quorum():", "def quorum(:", 1)
+    });
+    let catalog = dir.to_str().unwrap();
+    let run = strata(&["validate", "--catalog", catalog, "examples/all-in-one.yaml"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    let memcached = format!("--> {catalog}/templates/memcached/memcached.conf.j2:5:");
+    for expected in [
+        "memcached would fail in step central/aio-0/memcached:configure",
+        "`host.adress` is undefined",
+        memcached.as_str(),
+        "strata-galera-bootstrap: `sh -n` rejects it",
+        "templates/galera/bootstrap.sh.j2:1:1",
+        "/usr/local/sbin/strata-ceph: Python does not compile it",
+        "templates/ceph/strata-ceph.py.j2:1:1",
+    ] {
+        assert!(
+            run.stderr.contains(expected),
+            "{expected}\n{}",
+            run.transcript()
+        );
+    }
+    for example in EXAMPLES {
+        let run = strata(&["validate", &format!("examples/{example}.yaml")]);
+        assert_eq!(run.code, 0, "{}", run.transcript());
+    }
+}

@@ -7,7 +7,10 @@ use crate::cli::SpecArgs;
 use crate::printer::Printer;
 
 pub fn run(args: &SpecArgs, out: &mut Printer) -> anyhow::Result<ExitCode> {
-    let loaded = super::load(args)?;
+    let mut loaded = super::load(args)?;
+    if !loaded.failed(args.deny_warnings) {
+        prove_operations(&mut loaded)?;
+    }
     super::print_diagnostics(&loaded, out);
     if loaded.failed(args.deny_warnings) {
         return Ok(ExitCode::from(1));
@@ -28,6 +31,38 @@ pub fn run(args: &SpecArgs, out: &mut Printer) -> anyhow::Result<ExitCode> {
         plural(model.galera.len()),
     ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every operation and check of the plan rendered for its host offline, its shell and
+/// Python checked: each fault an error at its template (or its service's catalog file),
+/// naming the steps where it would fail.
+fn prove_operations(loaded: &mut super::Loaded) -> anyhow::Result<()> {
+    let model = loaded.model.as_ref().expect("valid");
+    let plan = strata_plan::build(model, &loaded.catalog)?;
+    for problem in strata_engine::prove(model, &loaded.catalog, &plan)? {
+        let Some(loc) = problem
+            .at
+            .or_else(|| loaded.catalog.service(&problem.service).map(|s| s.loc))
+        else {
+            continue;
+        };
+        let steps = match problem.steps.as_slice() {
+            [one] => format!("step {one}"),
+            [first, rest @ ..] => format!("step {first} and {} more", rest.len()),
+            [] => String::new(),
+        };
+        loaded.diagnostics.push(
+            strata_source::Diagnostic::error(
+                loc,
+                format!(
+                    "{} would fail in {steps}: {}",
+                    problem.service, problem.message
+                ),
+            )
+            .with_help("fix the catalog's template or operation: nothing was run on any host"),
+        );
+    }
+    Ok(())
 }
 
 fn plural(n: usize) -> &'static str {
