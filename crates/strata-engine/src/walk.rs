@@ -369,6 +369,28 @@ pub fn deploy(
         if let Some(failed) = store(&parsed.outputs) {
             return failed;
         }
+        // A command whose guard held when asked again did not run: it changed nothing.
+        let changes: Vec<String> = actions
+            .iter()
+            .enumerate()
+            .filter(|(k, a)| a.changes && !parsed.skipped.contains(k))
+            .map(|(_, a)| a.describe.clone())
+            .collect();
+        if !parsed.skipped.is_empty() {
+            log(
+                &step.host,
+                &format!(
+                    "{}: not run, its guard held once the step's earlier actions had run: {}",
+                    step.id,
+                    parsed
+                        .skipped
+                        .iter()
+                        .map(|&k| actions[k].describe.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            );
+        }
         if let Some(f) = parsed.failure {
             let _ = record("failed", true, Some(&actions[f.action].describe));
             return fail(&actions[f.action].describe, Some(f.status), &out.stderr);

@@ -239,13 +239,21 @@ pub fn plan(ops: &[Op], facts: &Facts) -> Vec<Action> {
                     ));
                 }
             }
-            Op::Command { run, .. } => {
+            Op::Command {
+                run,
+                creates,
+                unless,
+            } => {
                 if f.get("done") != Some("yes") {
-                    actions.push(Action::change(
-                        i,
-                        run.clone(),
-                        format!("run `{}`", first_line(run)),
-                    ));
+                    let recheck = match (creates, unless) {
+                        (Some(path), _) => Some(format!("[ -e {} ]", quote(path))),
+                        (None, Some(guard)) => Some(format!("( {guard}\n) >/dev/null 2>&1")),
+                        (None, None) => None,
+                    };
+                    actions.push(Action {
+                        recheck,
+                        ..Action::change(i, run.clone(), format!("run `{}`", first_line(run)))
+                    });
                 }
             }
             Op::Wait { what, timeout_s } => actions.push(Action::look(

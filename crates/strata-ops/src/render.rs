@@ -16,6 +16,11 @@ pub struct Action {
     pub changes: bool,
     /// For a fetch: the output name its stdout goes to.
     pub fetch: Option<String>,
+    /// For a guarded command: the guard as a shell condition that holds once the command
+    /// has taken effect. The facts it was planned from were gathered before the step's
+    /// earlier actions ran; when one of those changed something (a service started), the
+    /// guard is asked again right before the command, which is skipped if it now holds.
+    pub recheck: Option<String>,
 }
 
 impl Action {
@@ -26,6 +31,7 @@ impl Action {
             describe,
             changes: true,
             fetch: None,
+            recheck: None,
         }
     }
 
@@ -36,6 +42,7 @@ impl Action {
             describe,
             changes: false,
             fetch: None,
+            recheck: None,
         }
     }
 }
@@ -49,8 +56,10 @@ pub struct Failure {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ApplyResult {
-    /// Actions that finished, in order.
+    /// Actions that finished, in order (skipped ones included).
     pub finished: usize,
+    /// Actions not run because their guard held when asked again (see `Action::recheck`).
+    pub skipped: Vec<usize>,
     pub failure: Option<Failure>,
     /// Values read by fetches: (output name, value).
     pub outputs: Vec<(String, String)>,
@@ -71,7 +80,14 @@ pub fn apply_script(actions: &[Action]) -> String {
                 "echo '@O{k}'\n{read}[ $rc -eq 0 ] && printf '%s\\n' \"$strata_out\"\necho\necho '@E{k}'\n"
             ));
         } else {
-            script.push_str(&format!("( {}\n) >&2\nrc=$?\n", a.command));
+            let earlier_changed = actions[..k].iter().any(|e| e.changes);
+            match a.recheck.as_deref().filter(|_| earlier_changed) {
+                Some(guard) => script.push_str(&format!(
+                    "if {guard}; then echo '@K{k}'; rc=0; else ( {}\n) >&2\nrc=$?\nfi\n",
+                    a.command
+                )),
+                None => script.push_str(&format!("( {}\n) >&2\nrc=$?\n", a.command)),
+            }
         }
         script.push_str(&format!(
             "if [ $rc -ne 0 ]; then echo \"@X{k} $rc\"; exit $rc; fi\necho '@A{k}'\n"
@@ -101,7 +117,9 @@ pub fn parse_apply(actions: &[Action], stdout: &str) -> ApplyResult {
             }
             continue;
         }
-        if let Some(k) = line.strip_prefix("@O").and_then(|k| k.parse().ok()) {
+        if let Some(k) = line.strip_prefix("@K").and_then(|k| k.parse().ok()) {
+            result.skipped.push(k);
+        } else if let Some(k) = line.strip_prefix("@O").and_then(|k| k.parse().ok()) {
             capture = Some((k, String::new()));
         } else if line
             .strip_prefix("@A")

@@ -254,6 +254,7 @@ fn a_failure_names_the_action_and_its_status_and_stops() {
             describe: "a".into(),
             changes: true,
             fetch: None,
+            recheck: None,
         },
         Action {
             op: 1,
@@ -261,6 +262,7 @@ fn a_failure_names_the_action_and_its_status_and_stops() {
             describe: "b".into(),
             changes: true,
             fetch: None,
+            recheck: None,
         },
         Action {
             op: 2,
@@ -268,6 +270,7 @@ fn a_failure_names_the_action_and_its_status_and_stops() {
             describe: "c".into(),
             changes: true,
             fetch: None,
+            recheck: None,
         },
     ];
     let out = sh(&apply_script(&actions));
@@ -621,5 +624,59 @@ fn a_wait_whose_command_died_of_a_signal_says_so_and_asks_again() {
         "{stderr}"
     );
     assert_eq!(runs(&dir), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_guard_is_asked_again_when_an_earlier_action_of_the_step_changed_something() {
+    let dir = std::env::temp_dir().join(format!("strata-ops-recheck-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (guard, ran) = (dir.join("guard"), dir.join("ran"));
+    let (user, group) = (id("-un"), id("-gn"));
+    let write_guard = Op::File {
+        path: guard.display().to_string(),
+        content: "x\n".into(),
+        owner: user,
+        group,
+        mode: 0o644,
+    };
+    let command = |creates: Option<String>, unless: Option<String>| Op::Command {
+        run: format!("touch {}", quote(&ran.display().to_string())),
+        creates,
+        unless,
+    };
+    let by_path = command(Some(guard.display().to_string()), None);
+    let by_test = command(
+        None,
+        Some(format!("test -e {}", quote(&guard.display().to_string()))),
+    );
+    for guarded in [by_path, by_test] {
+        let _ = std::fs::remove_file(&guard);
+        // Facts from before the step ran: the guard did not hold, so the command is planned.
+        let actions = plan(&[write_guard.clone(), guarded], &Facts::default());
+        assert_eq!(actions.len(), 2);
+        let out = sh(&apply_script(&actions));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let result = parse_apply(&actions, &String::from_utf8_lossy(&out.stdout));
+        assert_eq!(result.skipped, vec![1], "the file made the guard hold");
+        assert_eq!(result.finished, 2);
+        assert!(!ran.exists(), "the command did not run");
+    }
+    // Nothing changed before it: the command runs on the facts it was planned from.
+    let actions = plan(
+        &[command(Some(guard.display().to_string()), None)],
+        &Facts::default(),
+    );
+    let out = sh(&apply_script(&actions));
+    assert!(out.status.success());
+    assert!(
+        ran.exists(),
+        "planned from fresh facts, run without asking again"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
