@@ -132,6 +132,13 @@ pub enum OpDef {
     },
 }
 
+/// A database on Galera and the user that owns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Database {
+    pub name: String,
+    pub user: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Api {
     pub service_type: String,
@@ -149,8 +156,10 @@ pub struct Service {
     pub packages: Vec<String>,
     pub units: Vec<String>,
     pub ports: Vec<u16>,
-    /// The database this service keeps on Galera (a db and a user with a generated password).
-    pub database: Option<String>,
+    /// The databases this service keeps on Galera, each with its user (whose password is
+    /// generated: `secret('db-' ~ user)`). The first is the service's own: `database` in its
+    /// templates, and what its once-per-database steps are counted by.
+    pub databases: Vec<Database>,
     /// Whether it has a RabbitMQ user.
     pub messaging: bool,
     /// An API behind HAProxy, registered in Keystone.
@@ -178,6 +187,11 @@ pub struct CheckDef {
 }
 
 impl Service {
+    /// The service's own database (the first it lists).
+    pub fn database(&self) -> Option<&Database> {
+        self.databases.first()
+    }
+
     pub fn step(&self, action: &str) -> Option<&StepDef> {
         self.steps.iter().find(|s| s.action == action)
     }

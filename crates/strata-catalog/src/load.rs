@@ -8,8 +8,8 @@ use strata_source::read::{named_entries, string, string_list, uint, MapReader};
 use strata_source::{parse_yaml, Diagnostic, Diagnostics, Label, Node, SourceMap};
 
 use crate::{
-    Api, Catalog, CephUse, CheckDef, Group, Kind, On, OpDef, Role, Service, StepDef, StepRef,
-    HOOK_API_REGISTRATION, HOOK_DATABASE, HOOK_MESSAGING_USER,
+    Api, Catalog, CephUse, CheckDef, Database, Group, Kind, On, OpDef, Role, Service, StepDef,
+    StepRef, HOOK_API_REGISTRATION, HOOK_DATABASE, HOOK_MESSAGING_USER,
 };
 
 include!(concat!(env!("OUT_DIR"), "/builtin_catalog.rs"));
@@ -155,6 +155,64 @@ fn enum_field<T: Copy>(
     }
 }
 
+/// A service's databases: `database: NAME` (one, its user named alike), or `databases:` a
+/// list of names or `{ name, user }` (several databases may share one user).
+fn databases(r: &MapReader, what: &str, diags: &mut Diagnostics) -> Vec<Database> {
+    let one = string(r.get("database"), "`database`", diags).map(|d| Database {
+        user: d.value.clone(),
+        name: d.value,
+    });
+    let Some(list) = r.get("databases") else {
+        return one.into_iter().collect();
+    };
+    if let Some(first) = r.get("database") {
+        diags.push(
+            Diagnostic::error(
+                first.loc,
+                format!("{what} has both `database` and `databases`"),
+            )
+            .with_help("list every database under `databases`"),
+        );
+    }
+    let Some(items) = list.as_seq() else {
+        strata_source::read::type_error(list, "`databases`", "a list of databases", diags);
+        return Vec::new();
+    };
+    let mut out: Vec<Database> = Vec::new();
+    for item in items {
+        let db = if item.as_str().is_some() {
+            string(Some(item), "a database", diags).map(|n| Database {
+                user: n.value.clone(),
+                name: n.value,
+            })
+        } else {
+            let dr = MapReader::new(
+                item,
+                &format!("a database of {what}"),
+                &["name", "user"],
+                diags,
+            );
+            string(dr.get("name"), "`name`", diags).map(|n| Database {
+                user: string(dr.get("user"), "`user`", diags)
+                    .map(|u| u.value)
+                    .unwrap_or_else(|| n.value.clone()),
+                name: n.value,
+            })
+        };
+        if let Some(db) = db {
+            if out.iter().any(|d| d.name == db.name) {
+                diags.push(Diagnostic::error(
+                    item.loc,
+                    format!("{what} lists database `{}` twice", db.name),
+                ));
+            } else {
+                out.push(db);
+            }
+        }
+    }
+    out
+}
+
 fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
     let r = MapReader::new(
         root,
@@ -168,6 +226,7 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
             "units",
             "ports",
             "database",
+            "databases",
             "messaging",
             "api",
             "deployed",
@@ -316,7 +375,7 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
         packages: strings(r.get("packages"), "`packages`", diags),
         units: strings(r.get("units"), "`units`", diags),
         ports,
-        database: string(r.get("database"), "`database`", diags).map(|d| d.value),
+        databases: databases(&r, &what, diags),
         messaging: r
             .get("messaging")
             .and_then(|m| m.as_bool())
@@ -708,7 +767,7 @@ fn check(catalog: &Catalog, diags: &mut Diagnostics) {
                     ),
                 ));
             }
-            if step.on == On::Database && service.database.is_none() {
+            if step.on == On::Database && service.databases.is_empty() {
                 diags.push(Diagnostic::error(service.loc, format!("step `{}` of `{}` runs once per database, but the service has no `database`", step.action, service.name)));
             }
             for after in step.after.iter().chain(&step.after_all) {
@@ -946,5 +1005,41 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("runs after `nope`"), "{text}");
+    }
+
+    #[test]
+    fn a_service_keeps_any_number_of_databases_each_with_its_user() {
+        let mut sources = SourceMap::new();
+        let mut diags = Diagnostics::new();
+        let files = vec![(
+            "services/n.yaml".to_string(),
+            "name: n\ndatabases: [n_api, { name: n_cell0, user: n_api }, { name: n }]\nsteps: [{ action: start }]\n".to_string(),
+        )];
+        let catalog = Catalog::from_files(&mut sources, files, &mut diags);
+        assert!(diags.is_empty(), "{}", diags.render(&sources));
+        let pairs: Vec<(&str, &str)> = catalog
+            .service("n")
+            .unwrap()
+            .databases
+            .iter()
+            .map(|d| (d.name.as_str(), d.user.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [("n_api", "n_api"), ("n_cell0", "n_api"), ("n", "n")]
+        );
+
+        let mut diags = Diagnostics::new();
+        let files = vec![(
+            "services/m.yaml".to_string(),
+            "name: m\ndatabase: m\ndatabases: [m, m]\nsteps: [{ action: start }]\n".to_string(),
+        )];
+        Catalog::from_files(&mut sources, files, &mut diags);
+        let text = diags.render(&sources);
+        assert!(
+            text.contains("has both `database` and `databases`"),
+            "{text}"
+        );
+        assert!(text.contains("lists database `m` twice"), "{text}");
     }
 }

@@ -2,12 +2,14 @@
 //! the step talks to (its Galera cluster and database, RabbitMQ, Memcached, Keystone, the
 //! site's APIs), computed from the model and the catalog so templates hold no placement logic.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use minijinja::value::Serde;
 use minijinja::Value;
 use serde::Serialize;
-use strata_catalog::{project, Catalog, HOOK_API_REGISTRATION, HOOK_DATABASE, HOOK_MESSAGING_USER};
+use strata_catalog::{
+    project, Catalog, Database, HOOK_API_REGISTRATION, HOOK_DATABASE, HOOK_MESSAGING_USER,
+};
 use strata_model::{GaleraId, HostId, Model, SiteId, SiteKind};
 
 #[derive(Serialize, Clone)]
@@ -77,8 +79,8 @@ struct GaleraFront {
     members: Vec<Member>,
 }
 
-/// A service's database: where to connect and as whom (the password is `secret('db-' ~ name)`).
-#[derive(Serialize)]
+/// A service's database: where to connect and as whom (the password is `secret('db-' ~ user)`).
+#[derive(Serialize, Clone)]
 struct DatabaseView {
     name: String,
     user: String,
@@ -235,8 +237,8 @@ pub(crate) struct Views {
     hosts: Value,
     /// Per site: the APIs strata deploys there.
     apis: Vec<Vec<ApiView>>,
-    /// The database of each service that has one (the catalog's trait).
-    databases: HashMap<String, String>,
+    /// The databases of each service that has some (the catalog's trait), its own first.
+    databases: HashMap<String, Vec<Database>>,
 }
 
 impl Views {
@@ -276,7 +278,8 @@ impl Views {
             databases: catalog
                 .services
                 .values()
-                .filter_map(|s| Some((s.name.clone(), s.database.clone()?)))
+                .filter(|s| !s.databases.is_empty())
+                .map(|s| (s.name.clone(), s.databases.clone()))
                 .collect(),
         }
     }
@@ -307,17 +310,42 @@ pub(crate) fn context(
     let hook = step.hook.as_ref().map(|k| k.name.as_str());
     let subject = step.hook.as_ref().map(|k| k.subject.clone());
     let galera = galera_of(model, host, step.qualifier.as_deref());
+    // The step's service's databases by name (`databases.nova_api.host`); `database` is the
+    // hook's subject, or the service's own (its first).
+    let own: Vec<DatabaseView> = views
+        .databases
+        .get(&step.service)
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .filter_map(|db| {
+            let cluster = model.database_cluster(site_id, &db.name)?;
+            Some(database_view(model, site_id, cluster, db))
+        })
+        .collect();
     let database = match hook {
-        Some(HOOK_DATABASE) => {
-            galera.map(|g| database_view(model, site_id, g, subject.as_deref().unwrap_or_default()))
-        }
+        Some(HOOK_DATABASE) => galera.map(|g| {
+            let name = subject.as_deref().unwrap_or_default();
+            let user = views
+                .databases
+                .values()
+                .flatten()
+                .find(|d| d.name == name)
+                .map_or(name, |d| d.user.as_str());
+            database_view(
+                model,
+                site_id,
+                g,
+                &Database {
+                    name: name.to_owned(),
+                    user: user.to_owned(),
+                },
+            )
+        }),
         _ => None,
     }
-    .or_else(|| {
-        let db = views.databases.get(&step.service)?.clone();
-        let cluster = model.database_cluster(site_id, &db)?;
-        Some(database_view(model, site_id, cluster, &db))
-    });
+    .or_else(|| own.first().cloned());
+    let databases: BTreeMap<String, DatabaseView> =
+        own.into_iter().map(|d| (d.name.clone(), d)).collect();
     let rabbit_user = match hook {
         Some(HOOK_MESSAGING_USER) => subject.clone(),
         _ => None,
@@ -404,6 +432,7 @@ pub(crate) fn context(
         outputs => Value::from(Serde(outputs.clone())),
         galera => galera.map(|g| Value::from(Serde(galera_view(model, host, g)))),
         database => database.map(|d| Value::from(Serde(d))),
+        databases => Value::from(Serde(databases)),
         rabbitmq => rabbitmq.map(|r| Value::from(Serde(r))),
         memcached => memcached,
         keystone => keystone.map(|k| Value::from(Serde(k))),
@@ -414,7 +443,7 @@ pub(crate) fn context(
     }
 }
 
-fn database_view(model: &Model, site: SiteId, cluster: GaleraId, name: &str) -> DatabaseView {
+fn database_view(model: &Model, site: SiteId, cluster: GaleraId, db: &Database) -> DatabaseView {
     let c = &model.galera[cluster];
     let local: Vec<HostId> = c
         .members
@@ -433,8 +462,8 @@ fn database_view(model: &Model, site: SiteId, cluster: GaleraId, name: &str) -> 
         (false, None) => String::new(),
     };
     DatabaseView {
-        name: name.to_owned(),
-        user: name.to_owned(),
+        name: db.name.clone(),
+        user: db.user.clone(),
         host,
         port: 3306 + c.port_offset,
     }

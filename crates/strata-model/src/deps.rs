@@ -47,10 +47,12 @@ pub(crate) fn check(ctx: &Ctx, model: &Model, diags: &mut Diagnostics) {
             if service.api.is_some() && name != "keystone" && !reach("keystone") {
                 lacks.push(("keystone".into(), "their APIs are registered in Keystone"));
             }
-            if let Some(db) = &service.database {
-                if model.database_cluster(site_id, db).is_none() {
-                    lacks.push(("galera".into(), "their databases live on Galera"));
-                }
+            if service
+                .databases
+                .iter()
+                .any(|db| model.database_cluster(site_id, &db.name).is_none())
+            {
+                lacks.push(("galera".into(), "their databases live on Galera"));
             }
             for (need, why) in lacks {
                 match missing.iter_mut().find(|(n, ..)| *n == need) {

@@ -30,8 +30,8 @@ pub(crate) fn clusters(ctx: &Ctx, model: &mut Model, diags: &mut Diagnostics) {
     for host in &model.hosts {
         let cp = model.sites[host.site].control_plane;
         for s in host.services.iter() {
-            if let Some(db) = ctx.catalog.service(s).and_then(|s| s.database.clone()) {
-                used.entry(cp).or_default().insert(db);
+            for db in ctx.catalog.service(s).map_or(&[][..], |s| &s.databases) {
+                used.entry(cp).or_default().insert(db.name.clone());
             }
         }
     }

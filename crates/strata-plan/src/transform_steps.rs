@@ -46,7 +46,7 @@ pub fn apply(g: &mut Builder) {
                 // Placed per store by the Ceph transformer.
                 On::Store => continue,
                 On::Database => {
-                    let db = service.database.as_deref().unwrap_or_default();
+                    let db = service.database().map_or("", |d| d.name.as_str());
                     let cluster = g.model.database_cluster(site, db).unwrap_or(usize::MAX);
                     let key = (service.name.clone(), def.action.clone(), cluster);
                     if let Some(&shared) = once_per_database.get(&key) {

@@ -66,7 +66,8 @@ pub fn apply(g: &mut Builder) {
         let site = g.instances[i].site;
         let site_name = g.model.sites[site].name.clone();
         let roots = g.instances[i].roots();
-        if let Some(db) = service.database.as_ref().filter(|_| deployed) {
+        for db in service.databases.iter().filter(|_| deployed) {
+            let db = &db.name;
             if let Some(cluster) = g.model.database_cluster(site, db) {
                 if let Some(&galera) = g.on_galera.get(&("galera", cluster)) {
                     let step = match databases.get(&(cluster, db.clone())) {

@@ -118,8 +118,8 @@ fn all_in_one_deploys_and_passes_its_checks() {
         "requests lost by HAProxy, of 200: {lost}"
     );
 
-    // A service added from a catalog directory, with a database, a messaging user and an
-    // API: every hook of the control plane runs for it, and HAProxy fronts it.
+    // A service added from a catalog directory, with two databases of one user, a messaging
+    // user and an API: every hook of the control plane runs for it, and HAProxy fronts it.
     let hooks = "crates/strata/tests/fixtures/engine/hooks";
     let (extra, catalog) = (format!("{hooks}/add-echo.yaml"), format!("{hooks}/catalog"));
     let with_echo = |command: &'static str| {
@@ -145,6 +145,11 @@ fn all_in_one_deploys_and_passes_its_checks() {
         secret_in("connection")
     ));
     assert!(logged_in, "the echo user reaches its database");
+    let (logged_in, _) = sh(&format!(
+        "mysql -h 10.10.0.11 -u echo -p'{}' echo_log -e 'SELECT 1'",
+        secret_in("log_connection")
+    ));
+    assert!(logged_in, "the same user reaches its second database");
     let (authenticated, _) = sh(&format!(
         "rabbitmqctl -q authenticate_user echo '{}'",
         secret_in("transport_url")
