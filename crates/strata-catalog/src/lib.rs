@@ -48,6 +48,38 @@ pub const HOOK_DATABASE: &str = "database";
 pub const HOOK_MESSAGING_USER: &str = "messaging-user";
 pub const HOOK_API_REGISTRATION: &str = "api-registration";
 
+/// What a service can serve for the others (`serves:` in its file): the planner, the model's
+/// checks and the templates' context ask the catalog which service serves each, so no
+/// service is named in code. One service serves each.
+pub const SERVES_DATABASE: &str = "database";
+pub const SERVES_MESSAGING: &str = "messaging";
+pub const SERVES_IDENTITY: &str = "identity";
+pub const SERVES_API_FRONT: &str = "api-front";
+pub const SERVES_CACHE: &str = "cache";
+pub const SERVES: [&str; 5] = [
+    SERVES_DATABASE,
+    SERVES_MESSAGING,
+    SERVES_IDENTITY,
+    SERVES_API_FRONT,
+    SERVES_CACHE,
+];
+
+/// From where a service may be used (`reach:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// By its own site only (a Ceph daemon belongs to its site's cluster).
+    Site,
+    /// By its site, and by the edge sites whose control plane that site is (the default).
+    Central,
+}
+
+/// A port a service listens on, named when others need to find it (`client`, `gcomm`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Port {
+    pub name: Option<String>,
+    pub number: u16,
+}
+
 /// On which hosts of a service instance a step runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum On {
@@ -155,7 +187,10 @@ pub struct Service {
     pub group: Group,
     pub packages: Vec<String>,
     pub units: Vec<String>,
-    pub ports: Vec<u16>,
+    pub ports: Vec<Port>,
+    /// What it serves for the others (see `SERVES`).
+    pub serves: Vec<String>,
+    pub reach: Reach,
     /// The databases this service keeps on Galera, each with its user (whose password is
     /// generated: `secret('db-' ~ user)`). The first is the service's own: `database` in its
     /// templates, and what its once-per-database steps are counted by.
@@ -187,6 +222,14 @@ pub struct CheckDef {
 }
 
 impl Service {
+    /// The port called `name` (`ports: { client: 3306 }`).
+    pub fn port(&self, name: &str) -> Option<u16> {
+        self.ports
+            .iter()
+            .find(|p| p.name.as_deref() == Some(name))
+            .map(|p| p.number)
+    }
+
     /// The service's own database (the first it lists).
     pub fn database(&self) -> Option<&Database> {
         self.databases.first()
@@ -233,6 +276,18 @@ pub struct Catalog {
 impl Catalog {
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.get(name)
+    }
+
+    /// The service that serves `what` (one of `SERVES`) for the others.
+    pub fn server_of(&self, what: &str) -> Option<&Service> {
+        self.services
+            .values()
+            .find(|s| s.serves.iter().any(|x| x == what))
+    }
+
+    /// The name of the service that serves `what`, or "" when none does.
+    pub fn server_name(&self, what: &str) -> &str {
+        self.server_of(what).map_or("", |s| s.name.as_str())
     }
 
     pub fn role(&self, name: &str) -> Option<&Role> {

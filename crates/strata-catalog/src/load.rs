@@ -8,8 +8,9 @@ use strata_source::read::{named_entries, string, string_list, uint, MapReader};
 use strata_source::{parse_yaml, Diagnostic, Diagnostics, Label, Node, SourceMap};
 
 use crate::{
-    Api, Catalog, CephUse, CheckDef, Database, Group, Kind, On, OpDef, Role, Service, StepDef,
-    StepRef, HOOK_API_REGISTRATION, HOOK_DATABASE, HOOK_MESSAGING_USER,
+    Api, Catalog, CephUse, CheckDef, Database, Group, Kind, On, OpDef, Port, Reach, Role, Service,
+    StepDef, StepRef, HOOK_API_REGISTRATION, HOOK_DATABASE, HOOK_MESSAGING_USER, SERVES,
+    SERVES_CACHE, SERVES_DATABASE,
 };
 
 include!(concat!(env!("OUT_DIR"), "/builtin_catalog.rs"));
@@ -213,6 +214,42 @@ fn databases(r: &MapReader, what: &str, diags: &mut Diagnostics) -> Vec<Database
     out
 }
 
+/// `ports:` as a list of numbers, or a map of names to numbers (`{ client: 3306 }`) for
+/// ports others look up.
+fn ports(node: Option<&Node>, diags: &mut Diagnostics) -> Vec<Port> {
+    let Some(node) = node else {
+        return Vec::new();
+    };
+    if let Some(items) = node.as_seq() {
+        return items
+            .iter()
+            .filter_map(|i| uint(Some(i), "a port", 65535, diags))
+            .map(|p| Port {
+                name: None,
+                number: p.value as u16,
+            })
+            .collect();
+    }
+    if node.as_map().is_some() {
+        return named_entries(Some(node), "`ports`", diags)
+            .into_iter()
+            .filter_map(|(name, value)| {
+                Some(Port {
+                    number: uint(Some(value), "a port", 65535, diags)?.value as u16,
+                    name: Some(name.value),
+                })
+            })
+            .collect();
+    }
+    strata_source::read::type_error(
+        node,
+        "`ports`",
+        "a list of port numbers, or names and numbers",
+        diags,
+    );
+    Vec::new()
+}
+
 fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
     let r = MapReader::new(
         root,
@@ -225,6 +262,8 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
             "packages",
             "units",
             "ports",
+            "serves",
+            "reach",
             "database",
             "databases",
             "messaging",
@@ -246,18 +285,20 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
         return None;
     };
     let what = format!("service `{}`", name.value);
-    let ports = match r.get("ports").map(|p| (p, p.as_seq())) {
-        Some((_, Some(items))) => items
-            .iter()
-            .filter_map(|i| uint(Some(i), "a port", 65535, diags))
-            .map(|p| p.value as u16)
-            .collect(),
-        Some((p, None)) => {
-            strata_source::read::type_error(p, "`ports`", "a list of port numbers", diags);
-            Vec::new()
-        }
-        None => Vec::new(),
-    };
+    let ports = ports(r.get("ports"), diags);
+    let serves = strings(r.get("serves"), "`serves`", diags);
+    if let (Some(node), Some(unknown)) = (
+        r.get("serves"),
+        serves.iter().find(|s| !SERVES.contains(&s.as_str())),
+    ) {
+        diags.push(
+            Diagnostic::error(
+                node.loc,
+                format!("{what} serves `{unknown}`, which strata does not know"),
+            )
+            .with_help(format!("a service can serve {}", SERVES.join(", "))),
+        );
+    }
     let api = r.get("api").and_then(|a| {
         let ar = MapReader::new(
             a,
@@ -375,6 +416,14 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
         packages: strings(r.get("packages"), "`packages`", diags),
         units: strings(r.get("units"), "`units`", diags),
         ports,
+        serves,
+        reach: enum_field(
+            r.get("reach"),
+            "`reach`",
+            &[("site", Reach::Site), ("central", Reach::Central)],
+            Reach::Central,
+            diags,
+        ),
         databases: databases(&r, &what, diags),
         messaging: r
             .get("messaging")
@@ -747,6 +796,46 @@ fn roles(root: &Node, diags: &mut Diagnostics) -> Vec<Role> {
 /// Cross-file checks: every name a service or role refers to exists, steps refer to steps
 /// that exist, and service dependencies have no cycle.
 fn check(catalog: &Catalog, diags: &mut Diagnostics) {
+    // One server per trait: code asks the catalog who serves it.
+    for what in SERVES {
+        let servers: Vec<&Service> = catalog
+            .services
+            .values()
+            .filter(|s| s.serves.iter().any(|x| x == what))
+            .collect();
+        if let [first, second, ..] = servers.as_slice() {
+            diags.push(
+                Diagnostic::error(
+                    second.loc,
+                    format!("`{}` and `{}` both serve `{what}`", first.name, second.name),
+                )
+                .with_label(Label::new(first.loc, "also serves it"))
+                .with_help("one service serves each trait: remove it from one `serves:`"),
+            );
+        }
+    }
+    // The ports the others' configuration is written with, by name.
+    for (what, names) in [
+        (SERVES_DATABASE, &["client", "gcomm"][..]),
+        (SERVES_CACHE, &["client"][..]),
+    ] {
+        if let Some(server) = catalog.server_of(what) {
+            for name in names.iter().filter(|n| server.port(n).is_none()) {
+                diags.push(
+                    Diagnostic::error(
+                        server.loc,
+                        format!(
+                            "`{}` serves `{what}` but names no `{name}` port",
+                            server.name
+                        ),
+                    )
+                    .with_help(format!(
+                        "name it in `ports:`, e.g. `ports: {{ {name}: 1234 }}`"
+                    )),
+                );
+            }
+        }
+    }
     for service in catalog.services.values() {
         for need in &service.needs {
             if !catalog.services.contains_key(need) {
@@ -1041,5 +1130,41 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("lists database `m` twice"), "{text}");
+    }
+
+    #[test]
+    fn each_trait_has_one_server_whose_ports_are_named() {
+        let mut sources = SourceMap::new();
+        let mut diags = Diagnostics::new();
+        let mut files: Vec<(String, String)> = builtin_files()
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect();
+        let catalog = Catalog::from_files(&mut sources, files.clone(), &mut diags);
+        assert!(diags.is_empty(), "{}", diags.render(&sources));
+        assert_eq!(catalog.server_name(crate::SERVES_DATABASE), "galera");
+        assert_eq!(
+            catalog
+                .server_of(crate::SERVES_CACHE)
+                .unwrap()
+                .port("client"),
+            Some(11211)
+        );
+        assert_eq!(catalog.service("ceph-osd").unwrap().reach, Reach::Site);
+        assert_eq!(catalog.service("keystone").unwrap().reach, Reach::Central);
+
+        files.push((
+            "services/redis.yaml".into(),
+            "name: redis\nserves: [cache, coffee]\nports: [6379]\nsteps: [{ action: start }]\n"
+                .into(),
+        ));
+        let mut diags = Diagnostics::new();
+        Catalog::from_files(&mut sources, files, &mut diags);
+        let text = diags.render(&sources);
+        assert!(
+            text.contains("serves `coffee`, which strata does not know"),
+            "{text}"
+        );
+        assert!(text.contains("both serve `cache`"), "{text}");
     }
 }

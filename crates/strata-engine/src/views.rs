@@ -9,6 +9,7 @@ use minijinja::Value;
 use serde::Serialize;
 use strata_catalog::{
     project, Catalog, Database, HOOK_API_REGISTRATION, HOOK_DATABASE, HOOK_MESSAGING_USER,
+    SERVES_CACHE, SERVES_DATABASE,
 };
 use strata_model::{GaleraId, HostId, Model, SiteId, SiteKind};
 
@@ -239,6 +240,10 @@ pub(crate) struct Views {
     apis: Vec<Vec<ApiView>>,
     /// The databases of each service that has some (the catalog's trait), its own first.
     databases: HashMap<String, Vec<Database>>,
+    /// The named ports of the services that serve others (the catalog's `ports:`).
+    database_port: u16,
+    gcomm_port: u16,
+    cache_port: u16,
 }
 
 impl Views {
@@ -281,6 +286,9 @@ impl Views {
                 .filter(|s| !s.databases.is_empty())
                 .map(|s| (s.name.clone(), s.databases.clone()))
                 .collect(),
+            database_port: server_port(catalog, SERVES_DATABASE, "client"),
+            gcomm_port: server_port(catalog, SERVES_DATABASE, "gcomm"),
+            cache_port: server_port(catalog, SERVES_CACHE, "client"),
         }
     }
 
@@ -319,7 +327,7 @@ pub(crate) fn context(
         .iter()
         .filter_map(|db| {
             let cluster = model.database_cluster(site_id, &db.name)?;
-            Some(database_view(model, site_id, cluster, db))
+            Some(database_view(views, model, site_id, cluster, db))
         })
         .collect();
     let database = match hook {
@@ -332,6 +340,7 @@ pub(crate) fn context(
                 .find(|d| d.name == name)
                 .map_or(name, |d| d.user.as_str());
             database_view(
+                views,
                 model,
                 site_id,
                 g,
@@ -351,28 +360,33 @@ pub(crate) fn context(
         _ => None,
     }
     .unwrap_or_else(|| project(&step.service).to_owned());
-    let rabbitmq = model.site_serving(site_id, "rabbitmq").map(|s| RabbitView {
-        hosts: model
-            .hosts_running(s, "rabbitmq")
-            .into_iter()
-            .map(|m| member(model, m))
-            .collect(),
-        user: rabbit_user,
-    });
+    let servers = &model.servers;
+    let rabbitmq = model
+        .site_serving(site_id, &servers.messaging)
+        .map(|s| RabbitView {
+            hosts: model
+                .hosts_running(s, &servers.messaging)
+                .into_iter()
+                .map(|m| member(model, m))
+                .collect(),
+            user: rabbit_user,
+        });
     let memcached: Vec<String> = model
-        .site_serving(site_id, "memcached")
+        .site_serving(site_id, &servers.cache)
         .map(|s| {
             model
-                .hosts_running(s, "memcached")
+                .hosts_running(s, &servers.cache)
                 .into_iter()
-                .map(|m| format!("{}:11211", model.hosts[m].ip))
+                .map(|m| format!("{}:{}", model.hosts[m].ip, views.cache_port))
                 .collect()
         })
         .unwrap_or_default();
-    let keystone = views.api(model, site_id, "keystone").map(|k| KeystoneView {
-        url: k.url.clone(),
-        region: site.region.clone(),
-    });
+    let keystone = views
+        .api(model, site_id, &servers.identity)
+        .map(|k| KeystoneView {
+            url: k.url.clone(),
+            region: site.region.clone(),
+        });
     let api = match hook {
         Some(HOOK_API_REGISTRATION) => subject
             .as_deref()
@@ -384,7 +398,7 @@ pub(crate) fn context(
         .iter()
         .map(|c| GaleraFront {
             name: c.name.clone(),
-            port: 3306 + c.port_offset,
+            port: views.database_port + c.port_offset,
             members: c
                 .members
                 .iter()
@@ -430,7 +444,7 @@ pub(crate) fn context(
         step => minijinja::context! { service => step.service.clone(), action => step.action.clone(), qualifier => step.qualifier.clone() },
         hosts => views.hosts.clone(),
         outputs => Value::from(Serde(outputs.clone())),
-        galera => galera.map(|g| Value::from(Serde(galera_view(model, host, g)))),
+        galera => galera.map(|g| Value::from(Serde(galera_view(views, model, host, g)))),
         database => database.map(|d| Value::from(Serde(d))),
         databases => Value::from(Serde(databases)),
         rabbitmq => rabbitmq.map(|r| Value::from(Serde(r))),
@@ -443,7 +457,13 @@ pub(crate) fn context(
     }
 }
 
-fn database_view(model: &Model, site: SiteId, cluster: GaleraId, db: &Database) -> DatabaseView {
+fn database_view(
+    views: &Views,
+    model: &Model,
+    site: SiteId,
+    cluster: GaleraId,
+    db: &Database,
+) -> DatabaseView {
     let c = &model.galera[cluster];
     let local: Vec<HostId> = c
         .members
@@ -451,8 +471,10 @@ fn database_view(model: &Model, site: SiteId, cluster: GaleraId, db: &Database) 
         .copied()
         .filter(|&m| model.hosts[m].site == site)
         .collect();
-    let fronted =
-        model.sites[site].vip.is_some() && !model.hosts_running(site, "haproxy").is_empty();
+    let fronted = model.sites[site].vip.is_some()
+        && !model
+            .hosts_running(site, &model.servers.api_front)
+            .is_empty();
     let host = match (fronted, local.first().or(c.members.first())) {
         (true, _) => model.sites[site]
             .vip
@@ -465,7 +487,7 @@ fn database_view(model: &Model, site: SiteId, cluster: GaleraId, db: &Database) 
         name: db.name.clone(),
         user: db.user.clone(),
         host,
-        port: 3306 + c.port_offset,
+        port: views.database_port + c.port_offset,
     }
 }
 
@@ -482,7 +504,7 @@ fn galera_of(model: &Model, host: HostId, qualifier: Option<&str>) -> Option<Gal
     })
 }
 
-fn galera_view(model: &Model, host: HostId, cluster: GaleraId) -> GaleraView {
+fn galera_view(views: &Views, model: &Model, host: HostId, cluster: GaleraId) -> GaleraView {
     let cluster = &model.galera[cluster];
     let members: Vec<GaleraMember> = cluster
         .members
@@ -503,10 +525,19 @@ fn galera_view(model: &Model, host: HostId, cluster: GaleraId) -> GaleraView {
     GaleraView {
         name: cluster.name.clone(),
         members,
-        port: 3306 + cluster.port_offset,
-        gcomm_port: 4567 + cluster.port_offset,
+        port: views.database_port + cluster.port_offset,
+        gcomm_port: views.gcomm_port + cluster.port_offset,
         weight,
     }
+}
+
+/// The port called `name` of the service that serves `what` (0 when it names none: the
+/// catalog's check refuses that).
+fn server_port(catalog: &Catalog, what: &str, name: &str) -> u16 {
+    catalog
+        .server_of(what)
+        .and_then(|s| s.port(name))
+        .unwrap_or_default()
 }
 
 fn member(model: &Model, h: HostId) -> Member {
@@ -546,11 +577,13 @@ pub(crate) fn identity_endpoints(model: &Model, catalog: &Catalog) -> Vec<(Strin
     let views = Views::new(model, catalog);
     let mut out: Vec<(String, String)> = Vec::new();
     for id in 0..model.sites.len() {
-        let Some(identity) = views.api(model, id, "keystone") else {
+        let Some(identity) = views.api(model, id, &model.servers.identity) else {
             continue;
         };
         let region = model.api_region(id);
-        let own = views.apis[id].iter().any(|a| a.service_type == "identity");
+        let own = views.apis[id]
+            .iter()
+            .any(|a| a.service == model.servers.identity);
         if (own || !views.apis[id].is_empty()) && !out.iter().any(|(r, _)| *r == region) {
             out.push((region, identity.url.clone()));
         }

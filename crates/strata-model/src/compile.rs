@@ -72,6 +72,7 @@ pub fn compile(raw: &RawSpec, catalog: &Catalog, diags: &mut Diagnostics) -> Opt
         ceph: Vec::new(),
         galera: Vec::new(),
         roles: BTreeMap::new(),
+        servers: crate::model::Servers::of(catalog),
     };
     sites_and_hosts(&mut ctx, &mut model, diags);
     crate::ceph::clusters(&ctx, &mut model, diags);
@@ -453,10 +454,10 @@ fn sites_and_hosts<'a>(ctx: &mut Ctx<'a>, model: &mut Model, diags: &mut Diagnos
             if let Some(&h) = model.sites[id]
                 .hosts
                 .iter()
-                .find(|&&h| model.hosts[h].runs("keystone"))
+                .find(|&&h| model.hosts[h].runs(&model.servers.identity))
             {
                 diags.push(
-                    Diagnostic::error(ctx.role_loc(h), format!("node `{}` runs keystone at edge site `{}`", model.hosts[h].name, raw_site.name.value))
+                    Diagnostic::error(ctx.role_loc(h), format!("node `{}` runs {} at edge site `{}`", model.hosts[h].name, model.servers.identity, raw_site.name.value))
                         .with_help(format!("edge sites use the control plane of `{}`: give this node a Distributed* role, or remove `edge_of` to make the site central", model.sites[cp].name)),
                 );
             }

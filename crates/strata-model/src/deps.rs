@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use strata_catalog::Kind;
+use strata_catalog::Reach;
 use strata_source::{Diagnostic, Diagnostics};
 
 use crate::compile::Ctx;
@@ -32,7 +32,7 @@ pub(crate) fn check(ctx: &Ctx, model: &Model, diags: &mut Diagnostics) {
                 let local_only = ctx
                     .catalog
                     .service(dep)
-                    .is_some_and(|d| d.kind == Kind::Ceph);
+                    .is_some_and(|d| d.reach == Reach::Site);
                 at[site_id].contains_key(dep) || (!local_only && at[cp].contains_key(dep))
             };
             let mut lacks: Vec<(String, &str)> = service
@@ -41,18 +41,25 @@ pub(crate) fn check(ctx: &Ctx, model: &Model, diags: &mut Diagnostics) {
                 .filter(|n| !reach(n))
                 .map(|n| (n.clone(), "they depend on it"))
                 .collect();
-            if service.messaging && !reach("rabbitmq") {
-                lacks.push(("rabbitmq".into(), "they talk to each other over RabbitMQ"));
+            let servers = &model.servers;
+            if service.messaging && !reach(&servers.messaging) {
+                lacks.push((
+                    servers.messaging.clone(),
+                    "they talk to each other over RabbitMQ",
+                ));
             }
-            if service.api.is_some() && name != "keystone" && !reach("keystone") {
-                lacks.push(("keystone".into(), "their APIs are registered in Keystone"));
+            if service.api.is_some() && name != servers.identity && !reach(&servers.identity) {
+                lacks.push((
+                    servers.identity.clone(),
+                    "their APIs are registered in Keystone",
+                ));
             }
             if service
                 .databases
                 .iter()
                 .any(|db| model.database_cluster(site_id, &db.name).is_none())
             {
-                lacks.push(("galera".into(), "their databases live on Galera"));
+                lacks.push((servers.database.clone(), "their databases live on Galera"));
             }
             for (need, why) in lacks {
                 match missing.iter_mut().find(|(n, ..)| *n == need) {

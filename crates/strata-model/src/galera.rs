@@ -22,7 +22,7 @@ pub(crate) fn clusters(ctx: &Ctx, model: &mut Model, diags: &mut Diagnostics) {
             .hosts
             .iter()
             .copied()
-            .filter(|&h| model.hosts[h].runs("galera"))
+            .filter(|&h| model.hosts[h].runs(&model.servers.database))
             .collect()
     };
     // Databases that the services of a central site and its edges use.

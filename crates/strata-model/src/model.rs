@@ -23,6 +23,33 @@ pub struct Model {
     pub galera: Vec<GaleraCluster>,
     /// Every role used, with its composed services.
     pub roles: BTreeMap<String, Arc<Vec<String>>>,
+    /// The catalog's services that serve others' traits (`serves:`), by trait.
+    pub servers: Servers,
+}
+
+/// Who serves what (the catalog's `serves:`), kept with the model so that its answers
+/// (where a site's APIs are reached, what a site lacks) name no service in code.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Servers {
+    pub database: String,
+    pub messaging: String,
+    pub identity: String,
+    pub api_front: String,
+    pub cache: String,
+}
+
+impl Servers {
+    pub fn of(catalog: &strata_catalog::Catalog) -> Servers {
+        use strata_catalog::*;
+        let name = |what| catalog.server_name(what).to_owned();
+        Servers {
+            database: name(SERVES_DATABASE),
+            messaging: name(SERVES_MESSAGING),
+            identity: name(SERVES_IDENTITY),
+            api_front: name(SERVES_API_FRONT),
+            cache: name(SERVES_CACHE),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -205,7 +232,7 @@ impl Model {
     /// else `None` (each API at its own host's address).
     pub fn api_address(&self, site: SiteId) -> Option<IpAddr> {
         self.sites[site].vip.or_else(|| {
-            self.hosts_running(site, "haproxy")
+            self.hosts_running(site, &self.servers.api_front)
                 .first()
                 .map(|&h| self.hosts[h].ip)
         })
@@ -226,7 +253,7 @@ impl Model {
     /// virtual IP and takes that address; then loopback, behind the local HAProxy.
     pub fn api_bind(&self, host: HostId) -> IpAddr {
         let h = &self.hosts[host];
-        if h.runs("haproxy") && self.sites[h.site].vip.is_none() {
+        if h.runs(&self.servers.api_front) && self.sites[h.site].vip.is_none() {
             IpAddr::from([127, 0, 0, 1])
         } else {
             h.ip

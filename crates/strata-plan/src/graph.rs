@@ -177,12 +177,12 @@ impl<'a> Builder<'a> {
     }
 
     /// The instance of a site-grouped service that `site` reaches: its own, else its central
-    /// site's (Ceph daemons only count at the same site).
+    /// site's (unless the service says `reach: site`, as Ceph daemons do).
     pub fn reach(&self, service: &str, site: SiteId) -> Option<usize> {
         let local_only = self
             .catalog
             .service(service)
-            .is_some_and(|s| s.kind == strata_catalog::Kind::Ceph);
+            .is_some_and(|s| s.reach == strata_catalog::Reach::Site);
         self.at_site.get(&(service, site)).copied().or_else(|| {
             let cp = self.model.sites[site].control_plane;
             (!local_only && cp != site)

@@ -56,6 +56,8 @@ fn spread(hosts: &[HostId], subject: &str) -> HostId {
 }
 
 pub fn apply(g: &mut Builder) {
+    // Who serves each trait is the catalog's to say (`serves:`).
+    let servers = g.model.servers.clone();
     let mut databases: HashMap<(usize, String), StepId> = HashMap::new();
     let mut users: HashMap<(usize, String), StepId> = HashMap::new();
     for i in 0..g.instances.len() {
@@ -69,7 +71,7 @@ pub fn apply(g: &mut Builder) {
         for db in service.databases.iter().filter(|_| deployed) {
             let db = &db.name;
             if let Some(cluster) = g.model.database_cluster(site, db) {
-                if let Some(&galera) = g.on_galera.get(&("galera", cluster)) {
+                if let Some(&galera) = g.on_galera.get(&(servers.database.as_str(), cluster)) {
                     let step = match databases.get(&(cluster, db.clone())) {
                         Some(&s) => s,
                         None => {
@@ -89,7 +91,7 @@ pub fn apply(g: &mut Builder) {
                                 g,
                                 HookStep {
                                     host,
-                                    provider: "galera",
+                                    provider: &servers.database,
                                     qualifier: qualifier.as_deref(),
                                     action: &format!("db-{db}"),
                                     hook: HOOK_DATABASE,
@@ -110,7 +112,7 @@ pub fn apply(g: &mut Builder) {
             }
         }
         if service.messaging && deployed {
-            if let Some(rabbit) = g.reach("rabbitmq", site) {
+            if let Some(rabbit) = g.reach(&servers.messaging, site) {
                 let proj = project(&service.name).to_owned();
                 let step = match users.get(&(rabbit, proj.clone())) {
                     Some(&s) => s,
@@ -120,7 +122,7 @@ pub fn apply(g: &mut Builder) {
                             g,
                             HookStep {
                                 host,
-                                provider: "rabbitmq",
+                                provider: &servers.messaging,
                                 qualifier: None,
                                 action: &format!("user-{proj}"),
                                 hook: HOOK_MESSAGING_USER,
@@ -139,12 +141,12 @@ pub fn apply(g: &mut Builder) {
                 }
             }
         }
-        if let Some(api) = &service.api {
+        if service.api.is_some() {
             let ready = g.instances[i].ready().to_vec();
-            // Keystone registers itself in its bootstrap; every other API is registered by
-            // the Keystone its site reaches, in the site's region.
-            if api.service_type != "identity" && deployed {
-                if let Some(keystone) = g.reach("keystone", site) {
+            // The identity service registers itself in its bootstrap; every other API is
+            // registered by the identity service its site reaches, in the site's region.
+            if service.name != servers.identity && deployed {
+                if let Some(keystone) = g.reach(&servers.identity, site) {
                     let qualifier = if g.instances[keystone].site == site {
                         service.name.clone()
                     } else {
@@ -156,7 +158,7 @@ pub fn apply(g: &mut Builder) {
                         g,
                         HookStep {
                             host,
-                            provider: "keystone",
+                            provider: &servers.identity,
                             qualifier: Some(&qualifier),
                             action: "register",
                             hook: HOOK_API_REGISTRATION,
@@ -171,7 +173,7 @@ pub fn apply(g: &mut Builder) {
                     }
                 }
             }
-            if let Some(&haproxy) = g.at_site.get(&("haproxy", site)) {
+            if let Some(&haproxy) = g.at_site.get(&(servers.api_front.as_str(), site)) {
                 let front = g.instances[haproxy].ready().to_vec();
                 for &r in &ready {
                     g.need(r, front.iter().copied());
