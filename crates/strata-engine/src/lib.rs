@@ -27,7 +27,7 @@ pub use credentials::{operator_files, OperatorFile};
 pub use exports::{ceph_export, client_key_secret, import_external_keys, keyring_key, ExportError};
 pub use lock::{DeployLock, LockError};
 pub use preview::{preview, StepPreview};
-pub use prove::{prove, OpProblem};
+pub use prove::{prove, render_offline_masked, OpProblem, RenderedStep};
 pub use redact::Redactor;
 pub use state::{SecretKind, State, StepRecord, StepRow};
 pub use strata_ops::exit_status_text;

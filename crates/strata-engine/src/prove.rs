@@ -47,29 +47,26 @@ enum Language {
     Python,
 }
 
-/// Renders every operation and check of the plan offline and checks the shell and Python
-/// they hold. Problems found on several hosts are reported once, with every step.
-pub fn prove(model: &Model, catalog: &Catalog, plan: &Plan) -> Result<Vec<OpProblem>, EngineError> {
-    let state = Arc::new(State::scratch()?);
-    let renderer = Renderer::new(model, catalog, state, Arc::new(Redactor::default()));
-    let host_ids = model.host_index();
-    let mut found: BTreeMap<(String, Option<Loc>, String), OpProblem> = BTreeMap::new();
-    let mut report = |service: &str, at: Option<Loc>, message: String, step: &str| {
-        let entry = found
-            .entry((service.to_owned(), at, message.clone()))
-            .or_insert_with(|| OpProblem {
-                service: service.to_owned(),
-                at,
-                message,
-                steps: Vec::new(),
-            });
-        if !entry.steps.iter().any(|s| s == step) {
-            entry.steps.push(step.to_owned());
-        }
-    };
+/// Every step's operations rendered with no host and no deployment, in plan order.
+struct Offline {
+    renderer: Renderer,
+    redactor: Arc<Redactor>,
+    outputs: HashMap<String, String>,
+    ops: Vec<Result<Vec<Op>, RenderError>>,
+}
 
-    // Outputs a fetch reads on a host exist only after a deploy: each gets a stand-in once
-    // some step fetches it, and the steps that needed it render again.
+/// Renders every step's operations for its host: secrets from a scratch state (derived from
+/// their names), outputs that a fetch would read stood in for once some step fetches them
+/// (the steps that needed them render again).
+fn render_offline(model: &Model, catalog: &Catalog, plan: &Plan) -> Result<Offline, EngineError> {
+    let redactor = Arc::new(Redactor::default());
+    let renderer = Renderer::new(
+        model,
+        catalog,
+        Arc::new(State::scratch()?),
+        redactor.clone(),
+    );
+    let host_ids = model.host_index();
     let mut outputs: HashMap<String, String> = HashMap::new();
     let mut rendered: Vec<Option<Result<Vec<Op>, RenderError>>> = vec![None; plan.steps.len()];
     loop {
@@ -102,11 +99,119 @@ pub fn prove(model: &Model, catalog: &Catalog, plan: &Plan) -> Result<Vec<OpProb
             break;
         }
     }
+    Ok(Offline {
+        renderer,
+        redactor,
+        outputs,
+        ops: rendered
+            .into_iter()
+            .map(|r| r.expect("every step rendered"))
+            .collect(),
+    })
+}
+
+/// A step's operations as `strata render` shows them (secrets masked).
+#[derive(Debug, Clone)]
+pub struct RenderedStep {
+    pub step: String,
+    pub host: String,
+    /// The operations, or why they did not render.
+    pub ops: Result<Vec<Op>, String>,
+}
+
+/// Every step's operations rendered offline, secrets masked: what a deploy of the spec
+/// would write and run, before any host is touched.
+pub fn render_offline_masked(
+    model: &Model,
+    catalog: &Catalog,
+    plan: &Plan,
+) -> Result<Vec<RenderedStep>, EngineError> {
+    let offline = render_offline(model, catalog, plan)?;
+    let mask = |t: &str| offline.redactor.redact(t);
+    Ok(plan
+        .steps
+        .iter()
+        .zip(&offline.ops)
+        .map(|(step, ops)| RenderedStep {
+            step: step.id.clone(),
+            host: step.host.clone(),
+            ops: match ops {
+                Err(e) => Err(mask(&e.message)),
+                Ok(ops) => Ok(ops.iter().map(|op| masked(op, &mask)).collect()),
+            },
+        })
+        .collect())
+}
+
+/// An operation with every text it holds passed through `mask`.
+fn masked(op: &Op, mask: &dyn Fn(&str) -> String) -> Op {
+    match op {
+        Op::File {
+            path,
+            content,
+            owner,
+            group,
+            mode,
+        } => Op::File {
+            path: path.clone(),
+            content: mask(content),
+            owner: owner.clone(),
+            group: group.clone(),
+            mode: *mode,
+        },
+        Op::Command {
+            run,
+            creates,
+            unless,
+        } => Op::Command {
+            run: mask(run),
+            creates: creates.clone(),
+            unless: unless.as_deref().map(mask),
+        },
+        Op::Wait {
+            what: WaitFor::Command(c),
+            timeout_s,
+        } => Op::Wait {
+            what: WaitFor::Command(mask(c)),
+            timeout_s: *timeout_s,
+        },
+        Op::Fetch { run, output } => Op::Fetch {
+            run: mask(run),
+            output: output.clone(),
+        },
+        other => other.clone(),
+    }
+}
+
+/// Renders every operation and check of the plan offline and checks the shell and Python
+/// they hold. Problems found on several hosts are reported once, with every step.
+pub fn prove(model: &Model, catalog: &Catalog, plan: &Plan) -> Result<Vec<OpProblem>, EngineError> {
+    let Offline {
+        renderer,
+        outputs,
+        ops: rendered,
+        ..
+    } = render_offline(model, catalog, plan)?;
+    let host_ids = model.host_index();
+    let mut found: BTreeMap<(String, Option<Loc>, String), OpProblem> = BTreeMap::new();
+    let mut report = |service: &str, at: Option<Loc>, message: String, step: &str| {
+        let entry = found
+            .entry((service.to_owned(), at, message.clone()))
+            .or_insert_with(|| OpProblem {
+                service: service.to_owned(),
+                at,
+                message,
+                steps: Vec::new(),
+            });
+        if !entry.steps.iter().any(|s| s == step) {
+            entry.steps.push(step.to_owned());
+        }
+    };
 
     let mut scripts: Vec<(Script, String)> = Vec::new();
     for (step, result) in plan.steps.iter().zip(rendered) {
         let service = owner(step);
-        match result.expect("every step rendered") {
+        match result {
             Err(e) => report(&service, located(catalog, &e), e.message, &step.id),
             Ok(ops) => {
                 // One operation per catalog operation, in order: a file's template is known.

@@ -52,6 +52,8 @@ pub struct State {
     conn: Mutex<Connection>,
     /// Opened to look only (`strata plan`): no file is made and no secret generated.
     read_only: bool,
+    /// A scratch state's secrets come from their names (see `secret_bytes`).
+    derive_secrets: bool,
 }
 
 fn now() -> f64 {
@@ -87,11 +89,13 @@ impl State {
             path,
             conn: Mutex::new(conn),
             read_only: false,
+            derive_secrets: false,
         })
     }
 
     /// A state that lives in memory only, for rendering without a deployment
-    /// (`strata validate`): secrets are generated as a deploy would, and forgotten.
+    /// (`strata validate`): secrets of the right shape, derived from their names (the same
+    /// on every render, so rendered configuration can be compared), and forgotten.
     pub fn scratch() -> Result<State, EngineError> {
         let path = PathBuf::from(":memory:");
         let db = |source| EngineError::State {
@@ -104,6 +108,7 @@ impl State {
             path,
             conn: Mutex::new(conn),
             read_only: false,
+            derive_secrets: true,
         })
     }
 
@@ -132,6 +137,7 @@ impl State {
             path,
             conn: Mutex::new(conn),
             read_only: true,
+            derive_secrets: false,
         })
     }
 
@@ -236,11 +242,12 @@ impl State {
                 .existing_secret(name)?
                 .ok_or_else(|| EngineError::NotGenerated(name.to_owned()));
         }
+        let derive = self.derive_secrets.then_some(name);
         let fresh = match kind {
-            SecretKind::Password => random_secret(),
-            SecretKind::Fernet => fernet_key(),
-            SecretKind::Cephx => cephx_key(),
-            SecretKind::Uuid => uuid_v4(),
+            SecretKind::Password => random_secret(derive),
+            SecretKind::Fernet => fernet_key(derive),
+            SecretKind::Cephx => cephx_key(derive),
+            SecretKind::Uuid => uuid_v4(derive),
         };
         self.db(|c| {
             c.execute(
@@ -311,37 +318,53 @@ pub enum SecretKind {
     Uuid,
 }
 
-fn random_bytes<const N: usize>() -> [u8; N] {
+/// N bytes for a new secret: from the kernel's random source, or, for a scratch state
+/// (`derive` is the secret's name), from the name's SHA-256, so a render without a
+/// deployment comes out the same every time.
+fn secret_bytes<const N: usize>(derive: Option<&str>) -> [u8; N] {
     let mut buf = [0u8; N];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .expect("reading /dev/urandom");
+    match derive {
+        None => std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut buf))
+            .expect("reading /dev/urandom"),
+        Some(name) => {
+            for (i, chunk) in buf.chunks_mut(32).enumerate() {
+                let hex = strata_ops::sha256_hex(format!("{name}/{i}").as_bytes());
+                for (k, b) in chunk.iter_mut().enumerate() {
+                    *b = u8::from_str_radix(&hex[2 * k..2 * k + 2], 16).unwrap_or(0);
+                }
+            }
+        }
+    }
     buf
 }
 
 /// A Fernet key as Keystone reads it: 32 random bytes, URL-safe base64 with padding.
-fn fernet_key() -> String {
-    base64(&random_bytes::<32>(), b"-_")
+fn fernet_key(derive: Option<&str>) -> String {
+    base64(&secret_bytes::<32>(derive), b"-_")
 }
 
 /// A cephx key: type 1 (AES), a creation time, length 16 and 16 random bytes, little-endian,
 /// in standard base64 (what `ceph-authtool --gen-print-key` prints).
-fn cephx_key() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as u32)
-        .unwrap_or(0);
+fn cephx_key(derive: Option<&str>) -> String {
+    let secs = match derive {
+        Some(_) => 0,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as u32)
+            .unwrap_or(0),
+    };
     let mut raw = Vec::with_capacity(28);
     raw.extend_from_slice(&1u16.to_le_bytes());
     raw.extend_from_slice(&secs.to_le_bytes());
     raw.extend_from_slice(&0u32.to_le_bytes());
     raw.extend_from_slice(&16u16.to_le_bytes());
-    raw.extend_from_slice(&random_bytes::<16>());
+    raw.extend_from_slice(&secret_bytes::<16>(derive));
     base64(&raw, b"+/")
 }
 
-fn uuid_v4() -> String {
-    let mut b = random_bytes::<16>();
+fn uuid_v4(derive: Option<&str>) -> String {
+    let mut b = secret_bytes::<16>(derive);
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
@@ -377,11 +400,11 @@ fn base64(bytes: &[u8], last_two: &[u8; 2]) -> String {
     out
 }
 
-fn random_secret() -> String {
+fn random_secret(derive: Option<&str>) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut out = String::with_capacity(32);
     while out.len() < 32 {
-        let buf = random_bytes::<64>();
+        let buf = secret_bytes::<64>(derive.map(|n| format!("{n}+{}", out.len())).as_deref());
         // 248 = 62 * 4: reject bytes above it so every character is equally likely.
         out.extend(
             buf.iter()
@@ -431,21 +454,21 @@ mod tests {
 
     #[test]
     fn fernet_keys_are_32_bytes_of_url_safe_base64() {
-        let key = fernet_key();
+        let key = fernet_key(None);
         assert_eq!(key.len(), 44, "{key}");
         assert!(key.ends_with('=') && !key.ends_with("=="), "{key}");
         assert!(key[..43]
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
-        assert_ne!(key, fernet_key());
+        assert_ne!(key, fernet_key(None));
     }
 
     #[test]
     fn cephx_keys_and_fsids_have_their_forms() {
-        let key = cephx_key();
+        let key = cephx_key(None);
         assert_eq!(key.len(), 40, "{key}");
         assert!(key.starts_with("AQ"), "type 1 first: {key}");
-        let fsid = uuid_v4();
+        let fsid = uuid_v4(None);
         assert_eq!(fsid.len(), 36);
         assert_eq!(&fsid[14..15], "4", "{fsid}");
     }

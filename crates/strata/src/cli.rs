@@ -44,6 +44,15 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         ssh_config: Option<PathBuf>,
     },
+    /// Show what a deploy would write and run on each host, rendered offline from the spec
+    /// and the catalog (secrets masked, values read from hosts stood in for).
+    Render {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// Only this host.
+        #[arg(long, value_name = "NODE")]
+        host: Option<String>,
+    },
     /// Deploy the spec onto its hosts (the lab's, when a lab of this cloud runs): gather
     /// facts, apply only the difference, in dependency order; resumes an unfinished run.
     Deploy {

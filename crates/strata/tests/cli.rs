@@ -431,3 +431,40 @@ fn validate_proves_every_operation_before_any_host() {
         assert_eq!(run.code, 0, "{}", run.transcript());
     }
 }
+
+/// The configuration each example's deploy would write, rendered offline (`strata render`),
+/// held as snapshots: a change to a generated file shows in review. A file written alike
+/// on several hosts is held once, with the steps that write it.
+#[test]
+fn rendered_configuration_of_the_examples() {
+    for name in EXAMPLES {
+        let run = strata(&["render", &format!("examples/{name}.yaml")]);
+        assert_eq!(run.code, 0, "{name}: {}", run.stderr);
+        // (file header and content) -> steps that write it, in first-seen order.
+        let mut files: Vec<(String, Vec<String>)> = Vec::new();
+        let (mut step, mut current): (String, Option<String>) = (String::new(), None);
+        for line in run.stdout.lines() {
+            if let Some(block) = current.as_mut() {
+                block.push_str(line);
+                block.push('\n');
+                if line == "-- end of file" {
+                    let block = current.take().unwrap();
+                    match files.iter_mut().find(|(b, _)| *b == block) {
+                        Some((_, steps)) => steps.push(step.clone()),
+                        None => files.push((block, vec![step.clone()])),
+                    }
+                }
+            } else if let Some(s) = line.strip_prefix("== ") {
+                step = s.to_owned();
+            } else if line.starts_with("-- file ") {
+                current = Some(format!("{line}\n"));
+            }
+        }
+        assert!(!files.is_empty(), "{name} writes files");
+        let text: String = files
+            .iter()
+            .map(|(block, steps)| format!("@@ written by {}\n{block}", steps.join(", ")))
+            .collect();
+        insta::assert_snapshot!(format!("rendered__{name}"), text);
+    }
+}

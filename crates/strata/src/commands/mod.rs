@@ -18,6 +18,7 @@ mod export;
 mod image;
 mod lab;
 mod plan;
+mod render;
 mod validate;
 
 use std::process::ExitCode;
@@ -33,6 +34,7 @@ use crate::printer::Printer;
 pub fn run(cli: Cli, out: &mut Printer) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate::run(&args, out),
+        Command::Render { spec, host } => render::run(&spec, host.as_deref(), out),
         Command::Plan {
             spec,
             format,
