@@ -75,7 +75,7 @@ pub fn check(target: &Target, timeout: Duration) -> Result<Vec<CheckOutcome>, En
         redactor,
     } = target;
     redactor.learn(state)?;
-    let outputs = state.outputs()?;
+    let outputs = crate::render::outputs(state.outputs()?);
     let renderer = Renderer::new(model, catalog, state.clone(), redactor.clone());
     let host_ids = model.host_index();
     let mut by_host: HashMap<&str, Vec<(&strata_plan::Step, usize)>> = HashMap::new();

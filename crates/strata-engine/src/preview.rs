@@ -36,7 +36,7 @@ pub fn preview(target: &Target, timeout: Duration) -> Vec<StepPreview> {
     } = target;
     let _ = redactor.learn(state);
     let renderer = Renderer::new(model, catalog, state.clone(), redactor.clone());
-    let outputs = state.outputs().unwrap_or_default();
+    let outputs = crate::render::outputs(state.outputs().unwrap_or_default());
     let host_ids = model.host_index();
     let mut by_host: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, s) in plan.steps.iter().enumerate() {

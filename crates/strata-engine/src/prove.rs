@@ -51,7 +51,7 @@ enum Language {
 struct Offline {
     renderer: Renderer,
     redactor: Arc<Redactor>,
-    outputs: HashMap<String, String>,
+    outputs: crate::render::Outputs,
     ops: Vec<Result<Vec<Op>, RenderError>>,
 }
 
@@ -71,6 +71,7 @@ fn render_offline(model: &Model, catalog: &Catalog, plan: &Plan) -> Result<Offli
     let mut rendered: Vec<Option<Result<Vec<Op>, RenderError>>> = vec![None; plan.steps.len()];
     loop {
         let mut grew = false;
+        let known = crate::render::outputs(outputs.clone());
         for (i, step) in plan.steps.iter().enumerate() {
             if matches!(rendered[i], Some(Ok(_))) {
                 continue;
@@ -81,7 +82,7 @@ fn render_offline(model: &Model, catalog: &Catalog, plan: &Plan) -> Result<Offli
                 &renderer,
                 step,
                 host_ids[step.host.as_str()],
-                &outputs,
+                &known,
             );
             if let Ok(ops) = &result {
                 for op in ops {
@@ -102,7 +103,7 @@ fn render_offline(model: &Model, catalog: &Catalog, plan: &Plan) -> Result<Offli
     Ok(Offline {
         renderer,
         redactor,
-        outputs,
+        outputs: crate::render::outputs(outputs),
         ops: rendered
             .into_iter()
             .map(|r| r.expect("every step rendered"))
@@ -363,7 +364,7 @@ fn syntax_errors<T>(scripts: Vec<(Script, T)>) -> Vec<((Script, T), String)> {
         let mut texts: Vec<String> = scripts
             .iter()
             .filter(|(s, _)| s.language == Language::Python)
-            .map(|(s, _)| s.text.clone())
+            .map(|(s, _)| parse_shape(&s.text))
             .collect();
         texts.sort();
         texts.dedup();
@@ -374,16 +375,25 @@ fn syntax_errors<T>(scripts: Vec<(Script, T)>) -> Vec<((Script, T), String)> {
     }
     let mut out = Vec::new();
     for (script, tag) in scripts {
-        let key = (script.language, script.text.clone());
+        let key = (script.language, parse_shape(&script.text));
         let verdict = verdicts
             .entry(key)
-            .or_insert_with(|| shell_error(script.language, &script.text))
+            .or_insert_with_key(|(language, shape)| shell_error(*language, shape))
             .clone();
         if let Some(error) = verdict {
             out.push(((script, tag), error));
         }
     }
     out
+}
+
+/// A script with every digit made 0: whether shell or Python parses it does not depend on
+/// its digits (addresses, ports, host numbers), so the scripts of a thousand hosts that
+/// differ only there are checked once.
+fn parse_shape(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_ascii_digit() { '0' } else { c })
+        .collect()
 }
 
 /// What `sh -n` (or `bash -n`) says of a script, `None` when it parses.

@@ -2,11 +2,13 @@
 //! every value fetched from a host, is replaced by asterisks in any text before it reaches a
 //! terminal, a log or an event.
 
+use std::collections::HashSet;
 use std::sync::RwLock;
 
 #[derive(Default)]
 pub struct Redactor {
-    secrets: RwLock<Vec<String>>,
+    /// Every value to mask, longest first (a secret that holds another is masked whole).
+    secrets: RwLock<(Vec<String>, HashSet<String>)>,
 }
 
 const MASK: &str = "********";
@@ -14,11 +16,18 @@ const MASK: &str = "********";
 impl Redactor {
     pub fn add(&self, secret: &str) {
         // Short values would mask ordinary words; generated secrets are long.
-        if secret.len() >= 8 {
-            let mut list = self.secrets.write().unwrap_or_else(|e| e.into_inner());
-            if !list.iter().any(|s| s == secret) {
-                list.push(secret.to_owned());
-            }
+        if secret.len() < 8 {
+            return;
+        }
+        // Rendering asks for the same secrets thousands of times: a read lock answers those.
+        let known = |secrets: &(Vec<String>, HashSet<String>)| secrets.1.contains(secret);
+        if known(&self.secrets.read().unwrap_or_else(|e| e.into_inner())) {
+            return;
+        }
+        let mut secrets = self.secrets.write().unwrap_or_else(|e| e.into_inner());
+        if secrets.1.insert(secret.to_owned()) {
+            let at = secrets.0.partition_point(|s| s.len() >= secret.len());
+            secrets.0.insert(at, secret.to_owned());
         }
     }
 
@@ -35,9 +44,14 @@ impl Redactor {
     }
 
     pub fn redact(&self, text: &str) -> String {
-        let list = self.secrets.read().unwrap_or_else(|e| e.into_inner());
-        list.iter()
-            .fold(text.to_owned(), |acc, s| acc.replace(s.as_str(), MASK))
+        let secrets = self.secrets.read().unwrap_or_else(|e| e.into_inner());
+        secrets.0.iter().fold(text.to_owned(), |acc, s| {
+            if acc.contains(s.as_str()) {
+                acc.replace(s.as_str(), MASK)
+            } else {
+                acc
+            }
+        })
     }
 }
 

@@ -13,6 +13,14 @@ use strata_ops::{Op, WaitFor};
 use crate::views::{self, Views};
 use crate::{Redactor, State};
 
+/// The values fetched from hosts so far, shared by every step's context without a copy (a
+/// cloud of thousands of hosts has thousands of them).
+pub(crate) type Outputs = Arc<views::OutputsView>;
+
+pub(crate) fn outputs(map: std::collections::HashMap<String, String>) -> Outputs {
+    Arc::new(views::OutputsView(map))
+}
+
 pub(crate) struct Renderer {
     env: Environment<'static>,
     /// Templates that did not compile, with why (reported where they are used).
@@ -81,7 +89,7 @@ impl Renderer {
         model: &Model,
         host: HostId,
         step: &strata_plan::Step,
-        outputs: &std::collections::HashMap<String, String>,
+        outputs: &Outputs,
     ) -> Value {
         views::context(&self.views, model, host, step, outputs)
     }

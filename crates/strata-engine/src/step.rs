@@ -19,7 +19,7 @@ pub(crate) fn step_ops(
     renderer: &Renderer,
     step: &strata_plan::Step,
     host: HostId,
-    outputs: &HashMap<String, String>,
+    outputs: &crate::render::Outputs,
 ) -> Result<Vec<Op>, String> {
     step_ops_located(model, catalog, renderer, step, host, outputs).map_err(|e| e.message)
 }
@@ -31,7 +31,7 @@ pub(crate) fn step_ops_located(
     renderer: &Renderer,
     step: &strata_plan::Step,
     host: HostId,
-    outputs: &HashMap<String, String>,
+    outputs: &crate::render::Outputs,
 ) -> Result<Vec<Op>, crate::render::RenderError> {
     if step.service == "base" && step.action == "packages" {
         return Ok(vec![Op::Packages {
@@ -111,7 +111,7 @@ pub(crate) fn look_ahead(
     timeout: Duration,
     log: &(dyn Fn(&str, &str) + Sync),
 ) -> HashMap<usize, (Vec<Op>, strata_ops::Facts)> {
-    let outputs = target.state.outputs().unwrap_or_default();
+    let outputs = crate::render::outputs(target.state.outputs().unwrap_or_default());
     let host_ids = target.model.host_index();
     let mut by_host: HashMap<&str, Vec<(usize, Vec<Op>)>> = HashMap::new();
     for (i, step) in target.plan.steps.iter().enumerate() {

@@ -298,13 +298,30 @@ impl Views {
     }
 }
 
+/// The outputs fetched so far, as templates read them (`outputs["interface.ctl-0"]`):
+/// looked up, never copied into each step's context.
+#[derive(Debug, Default)]
+pub(crate) struct OutputsView(pub HashMap<String, String>);
+
+impl minijinja::value::Object for OutputsView {
+    fn get_value(self: &std::sync::Arc<Self>, key: &Value) -> Option<Value> {
+        self.0.get(key.as_str()?).map(|v| Value::from(v.as_str()))
+    }
+
+    fn enumerate(self: &std::sync::Arc<Self>) -> minijinja::value::Enumerator {
+        let mut keys: Vec<Value> = self.0.keys().map(|k| Value::from(k.as_str())).collect();
+        keys.sort();
+        minijinja::value::Enumerator::Values(keys)
+    }
+}
+
 /// The context of `step` on `host`.
 pub(crate) fn context(
     views: &Views,
     model: &Model,
     host: HostId,
     step: &strata_plan::Step,
-    outputs: &HashMap<String, String>,
+    outputs: &crate::render::Outputs,
 ) -> Value {
     let h = &model.hosts[host];
     let site_id = h.site;
@@ -443,7 +460,7 @@ pub(crate) fn context(
         },
         step => minijinja::context! { service => step.service.clone(), action => step.action.clone(), qualifier => step.qualifier.clone() },
         hosts => views.hosts.clone(),
-        outputs => Value::from(Serde(outputs.clone())),
+        outputs => Value::from_dyn_object(outputs.clone()),
         galera => galera.map(|g| Value::from(Serde(galera_view(views, model, host, g)))),
         database => database.map(|d| Value::from(Serde(d))),
         databases => Value::from(Serde(databases)),

@@ -257,7 +257,7 @@ pub fn deploy(
         };
         let host = host_ids[step.host.as_str()];
         let outputs = match state.outputs() {
-            Ok(o) => o,
+            Ok(o) => crate::render::outputs(o),
             Err(e) => return fail("read the deployment's outputs", None, &e.to_string()),
         };
         let ops = match crate::step::step_ops(model, catalog, &renderer, step, host, &outputs) {

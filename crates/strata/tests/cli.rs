@@ -468,3 +468,46 @@ fn rendered_configuration_of_the_examples() {
         insta::assert_snapshot!(format!("rendered__{name}"), text);
     }
 }
+
+/// Past 2,000 nodes validate says it did not prove the operations (the proof grows with the
+/// nodes), and stays fast.
+#[test]
+fn a_cloud_of_thousands_of_nodes_is_validated_without_the_proof_and_says_so() {
+    let mut spec = String::from(
+        "cloud: big\nsites:\n  central:\n    subnet: 10.0.0.0/24\n    vip: 10.0.0.5\n    nodes:\n",
+    );
+    for i in 0..3 {
+        spec.push_str(&format!(
+            "      ctl-{i}: {{ role: Controller, ip: 10.0.0.{} }}\n",
+            11 + i
+        ));
+        spec.push_str(&format!(
+            "      hci-{i}: {{ role: ComputeHCI, ip: 10.0.0.{}, disks: [vdb], ram_gb: 64, vcpus: 16 }}\n",
+            21 + i
+        ));
+    }
+    for s in 0..101 {
+        let net = format!("10.{}.{}", 100 + s / 256, s % 256);
+        spec.push_str(&format!(
+            "  e{s}:\n    edge_of: central\n    subnet: {net}.0/24\n    nodes:\n"
+        ));
+        for n in 0..20 {
+            let role = if n < 3 {
+                "DistributedComputeHCI"
+            } else {
+                "DistributedComputeHCIScaleOut"
+            };
+            spec.push_str(&format!("      e{s}-{n}: {{ role: {role}, ip: {net}.{}, disks: [vdb], ram_gb: 64, vcpus: 16 }}\n", 10 + n));
+        }
+    }
+    let path = root().join("target/big-spec.yaml");
+    std::fs::write(&path, spec).unwrap();
+    let run = strata(&["validate", path.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(
+        run.stderr
+            .contains("operations not proved: 2026 nodes is more than 2000"),
+        "{}",
+        run.transcript()
+    );
+}
