@@ -13,6 +13,7 @@ mod preview;
 mod prove;
 mod redact;
 mod render;
+mod schedule;
 mod state;
 mod step;
 mod views;

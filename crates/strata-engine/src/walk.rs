@@ -9,7 +9,7 @@
 //! already done needs no round trip of its own, so a re-run that changes nothing costs about
 //! one round trip per host.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::render::Renderer;
+use crate::schedule::{Node, Schedule};
 use crate::state::StepRecord;
 use crate::{EngineError, Target};
 
@@ -100,23 +101,6 @@ pub struct Report {
     pub seconds: f64,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Status {
-    Waiting,
-    Running,
-    Done,
-    Failed,
-    Skipped,
-}
-
-struct Sched {
-    status: Vec<Status>,
-    waiting_on: Vec<usize>,
-    ready: HashMap<String, VecDeque<usize>>,
-    busy: HashSet<String>,
-    remaining: usize,
-}
-
 /// How a step that is done came to be so.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Found {
@@ -144,6 +128,20 @@ fn now() -> f64 {
 pub(crate) fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Each host's machine id ("unknown" for a host that does not answer), read in parallel.
+fn host_identities(inventory: &crate::Inventory) -> HashMap<String, String> {
+    crate::on_each_host(inventory.iter(), |(name, transport)| {
+        let id = transport
+            .run("cat /etc/machine-id", Duration::from_secs(30))
+            .ok()
+            .filter(|o| o.success())
+            .map(|o| o.stdout.trim().to_owned());
+        (name.clone(), id.unwrap_or_else(|| "unknown".to_owned()))
+    })
+    .into_iter()
+    .collect()
 }
 
 /// Runs the target's plan on its hosts.
@@ -176,46 +174,19 @@ pub fn deploy(
     // Each host's identity, part of every step's inputs: a host made again (a lab brought
     // down and up, a server reinstalled) has a new machine id, so nothing done on the one
     // before it is resumed.
-    let identities: HashMap<String, String> =
-        crate::on_each_host(inventory.iter(), |(name, transport)| {
-            let id = transport
-                .run("cat /etc/machine-id", Duration::from_secs(30))
-                .ok()
-                .filter(|o| o.success())
-                .map(|o| o.stdout.trim().to_owned());
-            (name.clone(), id.unwrap_or_else(|| "unknown".to_owned()))
-        })
-        .into_iter()
-        .collect();
+    let identities = host_identities(inventory);
 
     let n = plan.steps.len();
-    let mut dependents = vec![Vec::new(); n];
-    for (i, s) in plan.steps.iter().enumerate() {
-        for &d in &s.needs {
-            dependents[d].push(i);
-        }
-    }
-    let mut sched = Sched {
-        status: vec![Status::Waiting; n],
-        waiting_on: plan.steps.iter().map(|s| s.needs.len()).collect(),
-        ready: HashMap::new(),
-        busy: HashSet::new(),
-        remaining: n,
-    };
-    for (i, s) in plan.steps.iter().enumerate() {
-        if s.needs.is_empty() {
-            sched.ready.entry(s.host.clone()).or_default().push_back(i);
-        }
-    }
-    // Each step's estimated chain to the end of the plan, itself included (steps are in
-    // topological order, so dependents come later).
-    let mut rank: Vec<u64> = vec![0; n];
-    for i in (0..n).rev() {
-        let behind = dependents[i].iter().map(|&d| rank[d]).max().unwrap_or(0);
-        rank[i] = u64::from(plan.steps[i].estimate_ms) + behind;
-    }
-    let rank = &rank;
-    let sched = Mutex::new(sched);
+    let nodes: Vec<Node> = plan
+        .steps
+        .iter()
+        .map(|s| Node {
+            host: &s.host,
+            needs: &s.needs,
+            estimate_ms: s.estimate_ms,
+        })
+        .collect();
+    let sched = Mutex::new(Schedule::new(&nodes));
     let wake = Condvar::new();
     let report = Mutex::new(Report {
         steps: n,
@@ -243,7 +214,131 @@ pub fn deploy(
     // facts may be out of date, and every step gathers its own.
     let touched = AtomicBool::new(false);
 
-    let run_step = |i: usize| -> Outcome {
+    let runner = StepRunner {
+        target,
+        renderer: &renderer,
+        host_ids: &host_ids,
+        identities: &identities,
+        run,
+        resume,
+        ahead: &ahead,
+        touched: &touched,
+        options,
+        log: &log,
+    };
+    let reporter = Reporter {
+        plan,
+        redactor,
+        events,
+        log: &log,
+    };
+
+    std::thread::scope(|s| {
+        for _ in 0..options.parallel.max(1) {
+            s.spawn(|| loop {
+                let next = {
+                    let mut g = sched.lock().unwrap_or_else(|e| e.into_inner());
+                    loop {
+                        if g.finished() {
+                            break None;
+                        }
+                        if let Some(i) = g.start_next() {
+                            break Some(i);
+                        }
+                        g = wake.wait(g).unwrap_or_else(|e| e.into_inner());
+                    }
+                };
+                let Some(i) = next else {
+                    wake.notify_all();
+                    break;
+                };
+                let step = &plan.steps[i];
+                events(Event::Started {
+                    step: step.id.clone(),
+                    host: step.host.clone(),
+                });
+                let t = Instant::now();
+                let outcome = runner.run_with_retries(i);
+                let mut g = sched.lock().unwrap_or_else(|e| e.into_inner());
+                let mut rep = report.lock().unwrap_or_else(|e| e.into_inner());
+                reporter.settle(i, outcome, t.elapsed().as_secs_f64(), &mut g, &mut rep);
+                drop(rep);
+                drop(g);
+                wake.notify_all();
+            });
+        }
+    });
+    let mut report = report.into_inner().unwrap_or_else(|e| e.into_inner());
+    report.seconds = started.elapsed().as_secs_f64();
+    state.finish_run(run, report.failures.is_empty())?;
+    Ok(report)
+}
+
+/// Runs one step on its host, the walk's unit of work: render its operations, skip it if a
+/// resumed run already did it with these inputs, settle it from the look ahead's facts while
+/// nothing has changed, else gather its facts and apply the difference; journal it.
+struct StepRunner<'a> {
+    target: &'a Target<'a>,
+    renderer: &'a Renderer,
+    host_ids: &'a HashMap<&'a str, usize>,
+    /// Each host's machine id, part of every step's inputs.
+    identities: &'a HashMap<String, String>,
+    run: i64,
+    /// The first run since the last complete one, when this run resumes.
+    resume: Option<i64>,
+    ahead: &'a HashMap<usize, (Vec<strata_ops::Op>, strata_ops::Facts)>,
+    /// Set before the first command that may change a host.
+    touched: &'a AtomicBool,
+    options: &'a DeployOptions,
+    log: &'a (dyn Fn(&str, &str) + Sync),
+}
+
+impl StepRunner<'_> {
+    /// `run`, tried again after a failure as many times as the step declares itself safe to
+    /// repeat (`retries:` in the catalog).
+    fn run_with_retries(&self, i: usize) -> Outcome {
+        let step = &self.target.plan.steps[i];
+        let retries = crate::step::step_def(self.target.catalog, step)
+            .map(|d| d.retries)
+            .unwrap_or(0);
+        let mut outcome = self.run(i);
+        for attempt in 1..=retries {
+            let Outcome::Failed(f) = &outcome else { break };
+            (self.log)(
+                &step.host,
+                &format!(
+                    "{} failed ({}); try {} of {}",
+                    step.id,
+                    f.action,
+                    attempt + 1,
+                    retries + 1
+                ),
+            );
+            std::thread::sleep(RETRY_DELAY);
+            outcome = self.run(i);
+        }
+        outcome
+    }
+
+    fn run(&self, i: usize) -> Outcome {
+        let Target {
+            model,
+            catalog,
+            plan,
+            inventory,
+            state,
+            redactor,
+        } = self.target;
+        let (renderer, host_ids, identities, ahead, touched, options, log) = (
+            self.renderer,
+            self.host_ids,
+            self.identities,
+            self.ahead,
+            self.touched,
+            self.options,
+            self.log,
+        );
+        let (run, resume) = (self.run, self.resume);
         let step = &plan.steps[i];
         let fail = |action: &str, status: Option<i32>, stderr: &str| {
             Outcome::Failed(Failure {
@@ -260,7 +355,7 @@ pub fn deploy(
             Ok(o) => crate::render::outputs(o),
             Err(e) => return fail("read the deployment's outputs", None, &e.to_string()),
         };
-        let ops = match crate::step::step_ops(model, catalog, &renderer, step, host, &outputs) {
+        let ops = match crate::step::step_ops(model, catalog, renderer, step, host, &outputs) {
             Ok(ops) => ops,
             Err(e) => return fail("render the step's operations", None, &e),
         };
@@ -406,158 +501,87 @@ pub fn deploy(
             actions: changes,
             found: Found::Probed,
         }
-    };
+    }
+}
 
-    std::thread::scope(|s| {
-        for _ in 0..options.parallel.max(1) {
-            s.spawn(|| loop {
-                let next = {
-                    let mut g = sched.lock().unwrap_or_else(|e| e.into_inner());
-                    loop {
-                        if g.remaining == 0 {
-                            break None;
-                        }
-                        // Of the steps ready on idle hosts, the one with the longest
-                        // estimated chain still behind it (list scheduling by critical path):
-                        // a host runs one step at a time, so it should be the one others wait on.
-                        let busy = g.busy.clone();
-                        let pick = g
-                            .ready
-                            .iter_mut()
-                            .filter(|(h, _)| !busy.contains(*h))
-                            .flat_map(|(_, q)| {
-                                q.iter().enumerate().map(move |(at, &i)| (rank[i], at, i))
-                            })
-                            .max()
-                            .map(|(_, _, i)| i);
-                        if let Some(i) = pick {
-                            if let Some(q) = g.ready.get_mut(&plan.steps[i].host) {
-                                q.retain(|&r| r != i);
-                            }
-                        }
-                        if let Some(i) = pick {
-                            g.status[i] = Status::Running;
-                            g.busy.insert(plan.steps[i].host.clone());
-                            break Some(i);
-                        }
-                        g = wake.wait(g).unwrap_or_else(|e| e.into_inner());
-                    }
-                };
-                let Some(i) = next else {
-                    wake.notify_all();
-                    break;
-                };
-                let step = &plan.steps[i];
-                events(Event::Started {
+/// Settles a finished step: the schedule learns its outcome, the report counts it, and the
+/// events say it (a failure with what it stopped, each skipped step under it).
+struct Reporter<'a> {
+    plan: &'a strata_plan::Plan,
+    redactor: &'a crate::Redactor,
+    events: &'a (dyn Fn(Event) + Sync),
+    log: &'a (dyn Fn(&str, &str) + Sync),
+}
+
+impl Reporter<'_> {
+    fn settle(
+        &self,
+        i: usize,
+        outcome: Outcome,
+        seconds: f64,
+        sched: &mut Schedule,
+        report: &mut Report,
+    ) {
+        let Reporter {
+            plan,
+            redactor,
+            events,
+            log,
+        } = self;
+        let step = &plan.steps[i];
+        match outcome {
+            Outcome::Done { actions, found } => {
+                sched.done(i);
+                if found == Found::NoOperations {
+                    report.without_operations += 1;
+                } else if actions.is_empty() {
+                    report.unchanged += 1;
+                    report.looked_ahead += usize::from(found == Found::LookedAhead);
+                } else {
+                    report.changed += 1;
+                }
+                events(Event::Done {
+                    step: step.id.clone(),
+                    host: step.host.clone(),
+                    actions: actions.iter().map(|a| redactor.redact(a)).collect(),
+                    seconds,
+                    looked_ahead: found == Found::LookedAhead,
+                });
+            }
+            Outcome::Resumed => {
+                sched.done(i);
+                report.resumed += 1;
+                events(Event::Resumed {
                     step: step.id.clone(),
                     host: step.host.clone(),
                 });
-                let t = Instant::now();
-                // A step that declares itself safe to repeat gets more tries after a failure.
-                let retries = crate::step::step_def(catalog, step)
-                    .map(|d| d.retries)
-                    .unwrap_or(0);
-                let mut outcome = run_step(i);
-                for attempt in 1..=retries {
-                    let Outcome::Failed(f) = &outcome else { break };
-                    log(
-                        &step.host,
-                        &format!(
-                            "{} failed ({}); try {} of {}",
-                            step.id,
-                            f.action,
-                            attempt + 1,
-                            retries + 1
-                        ),
-                    );
-                    std::thread::sleep(RETRY_DELAY);
-                    outcome = run_step(i);
+            }
+            Outcome::Failed(mut failure) => {
+                // Everything downstream is skipped, and reported under this failure.
+                for d in sched.failed(i) {
+                    failure.skipped.push(plan.steps[d].id.clone());
+                    events(Event::Skipped {
+                        step: plan.steps[d].id.clone(),
+                        host: plan.steps[d].host.clone(),
+                        because: step.id.clone(),
+                    });
                 }
-                let mut g = sched.lock().unwrap_or_else(|e| e.into_inner());
-                g.busy.remove(&step.host);
-                g.remaining -= 1;
-                let mut rep = report.lock().unwrap_or_else(|e| e.into_inner());
-                match outcome {
-                    Outcome::Done { actions, found } => {
-                        g.status[i] = Status::Done;
-                        if found == Found::NoOperations {
-                            rep.without_operations += 1;
-                        } else if actions.is_empty() {
-                            rep.unchanged += 1;
-                            rep.looked_ahead += usize::from(found == Found::LookedAhead);
-                        } else {
-                            rep.changed += 1;
-                        }
-                        events(Event::Done {
-                            step: step.id.clone(),
-                            host: step.host.clone(),
-                            actions: actions.iter().map(|a| redactor.redact(a)).collect(),
-                            seconds: t.elapsed().as_secs_f64(),
-                            looked_ahead: found == Found::LookedAhead,
-                        });
-                    }
-                    Outcome::Resumed => {
-                        g.status[i] = Status::Done;
-                        rep.resumed += 1;
-                        events(Event::Resumed {
-                            step: step.id.clone(),
-                            host: step.host.clone(),
-                        });
-                    }
-                    Outcome::Failed(mut failure) => {
-                        g.status[i] = Status::Failed;
-                        // Everything downstream is skipped, and reported under this failure.
-                        let mut queue: VecDeque<usize> = dependents[i].iter().copied().collect();
-                        while let Some(d) = queue.pop_front() {
-                            if g.status[d] != Status::Waiting {
-                                continue;
-                            }
-                            g.status[d] = Status::Skipped;
-                            g.remaining -= 1;
-                            failure.skipped.push(plan.steps[d].id.clone());
-                            events(Event::Skipped {
-                                step: plan.steps[d].id.clone(),
-                                host: plan.steps[d].host.clone(),
-                                because: step.id.clone(),
-                            });
-                            queue.extend(dependents[d].iter().copied());
-                        }
-                        log(
-                            &step.host,
-                            &format!(
-                                "{} FAILED: {} (status {:?})\n{}",
-                                step.id, failure.action, failure.status, failure.stderr
-                            ),
-                        );
-                        events(Event::Failed {
-                            step: step.id.clone(),
-                            host: step.host.clone(),
-                            action: failure.action.clone(),
-                            status: failure.status,
-                            stderr: failure.stderr.clone(),
-                        });
-                        rep.failures.push(failure);
-                    }
-                }
-                drop(rep);
-                if g.status[i] == Status::Done {
-                    for &d in &dependents[i] {
-                        g.waiting_on[d] -= 1;
-                        if g.waiting_on[d] == 0 && g.status[d] == Status::Waiting {
-                            g.ready
-                                .entry(plan.steps[d].host.clone())
-                                .or_default()
-                                .push_back(d);
-                        }
-                    }
-                }
-                drop(g);
-                wake.notify_all();
-            });
+                log(
+                    &step.host,
+                    &format!(
+                        "{} FAILED: {} (status {:?})\n{}",
+                        step.id, failure.action, failure.status, failure.stderr
+                    ),
+                );
+                events(Event::Failed {
+                    step: step.id.clone(),
+                    host: step.host.clone(),
+                    action: failure.action.clone(),
+                    status: failure.status,
+                    stderr: failure.stderr.clone(),
+                });
+                report.failures.push(failure);
+            }
         }
-    });
-    let mut report = report.into_inner().unwrap_or_else(|e| e.into_inner());
-    report.seconds = started.elapsed().as_secs_f64();
-    state.finish_run(run, report.failures.is_empty())?;
-    Ok(report)
+    }
 }

@@ -1,0 +1,155 @@
+//! The walk without hosts and without root: a spec of two nodes whose catalog service runs
+//! only commands (each writes a line to a file of this test's own), deployed through the
+//! local transport (`sh` on this machine). A first run does every step once, in order; a
+//! second changes nothing; a failing step stops only what depends on it, which is reported
+//! under it, while the other host finishes.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use strata_catalog::Catalog;
+use strata_engine::{deploy, DeployOptions, Event, Inventory, Redactor, Report, State, Target};
+use strata_source::{Diagnostics, SourceMap};
+use strata_transport::{Local, Transport};
+
+/// A scratch directory of one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("strata-walk-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The `demo` service: `configure` then `start` on every host; each step appends its name
+/// to `<dir>/<host>` once (guarded), and `start` fails on a host listed in `<dir>/fail`.
+fn catalog_dir(dir: &Path) -> PathBuf {
+    let catalog = dir.join("catalog");
+    std::fs::create_dir_all(catalog.join("services")).unwrap();
+    let log = |action: &str| {
+        format!(
+            "{{ run: \"echo {action} >> {d}/{{{{ host.name }}}}\", unless: \"grep -qx {action} {d}/{{{{ host.name }}}}\" }}",
+            d = dir.display()
+        )
+    };
+    std::fs::write(
+        catalog.join("services/demo.yaml"),
+        format!(
+            "name: demo\nsteps:\n  - action: configure\n    ops:\n      - command: {}\n  - action: start\n    after: [configure]\n    ops:\n      - command: {{ run: \"! grep -qx {{{{ host.name }}}} {d}/fail\", unless: \"grep -qx start {d}/{{{{ host.name }}}}\" }}\n      - command: {}\n",
+            log("configure"),
+            log("start"),
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    catalog
+}
+
+const SPEC: &str = "cloud: walk\nroles:\n  Demo: { services: [demo] }\nsites:\n  one:\n    subnet: 10.99.0.0/24\n    nodes:\n      a: { role: Demo, ip: 10.99.0.11 }\n      b: { role: Demo, ip: 10.99.0.12 }\n";
+
+/// Deploys the spec with the local transport for every host; the report and the events.
+fn run(dir: &Path) -> (Report, Vec<Event>) {
+    let mut sources = SourceMap::new();
+    let mut diags = Diagnostics::new();
+    let catalog = Catalog::load(&mut sources, Some(&catalog_dir(dir)), &mut diags).unwrap();
+    let loaded = strata_spec::load_str(&mut sources, vec![("spec.yaml".into(), SPEC.into())]);
+    diags.extend(loaded.diagnostics);
+    let model = strata_model::compile(&loaded.spec.unwrap(), &catalog, &mut diags)
+        .unwrap_or_else(|| panic!("{}", diags.render(&sources)));
+    assert!(!diags.has_errors(), "{}", diags.render(&sources));
+    let plan = strata_plan::build(&model, &catalog).unwrap();
+    let mut inventory = Inventory::new();
+    for h in &model.hosts {
+        let local: Arc<dyn Transport> = Arc::new(Local {
+            host: h.name.clone(),
+        });
+        inventory.insert(h.name.clone(), local);
+    }
+    let target = Target {
+        model: &model,
+        catalog: &catalog,
+        plan: &plan,
+        inventory: &inventory,
+        state: Arc::new(State::open(&dir.join("state")).unwrap()),
+        redactor: Arc::new(Redactor::default()),
+    };
+    let options = DeployOptions {
+        parallel: 4,
+        timeout: Duration::from_secs(30),
+        log_dir: dir.join("logs"),
+    };
+    let events = Mutex::new(Vec::new());
+    let report = deploy(&target, &options, &|e| events.lock().unwrap().push(e)).unwrap();
+    (report, events.into_inner().unwrap())
+}
+
+fn lines(dir: &Path, host: &str) -> Vec<String> {
+    std::fs::read_to_string(dir.join(host))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn every_step_runs_once_in_order_and_a_second_run_changes_nothing() {
+    let dir = scratch("once");
+    let (first, _) = run(&dir);
+    assert!(first.failures.is_empty(), "{:?}", first.failures);
+    assert_eq!(first.changed, 4, "configure and start on two hosts");
+    for host in ["a", "b"] {
+        assert_eq!(lines(&dir, host), ["configure", "start"], "{host}");
+    }
+    let (second, events) = run(&dir);
+    assert_eq!(
+        second.changed, 0,
+        "a host already as desired gets no command"
+    );
+    assert_eq!(second.unchanged, first.changed + first.unchanged);
+    assert!(events.iter().all(|e| !matches!(e, Event::Failed { .. })));
+    for host in ["a", "b"] {
+        assert_eq!(
+            lines(&dir, host),
+            ["configure", "start"],
+            "{host}: nothing ran again"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_failed_step_stops_only_what_depends_on_it() {
+    let dir = scratch("fail");
+    std::fs::write(dir.join("fail"), "b\n").unwrap();
+    let (report, events) = run(&dir);
+    assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+    let failure = &report.failures[0];
+    assert_eq!(failure.step, "one/b/demo:start");
+    assert_eq!(failure.status, Some(1));
+    assert!(
+        failure.action.starts_with("run `! grep"),
+        "{}",
+        failure.action
+    );
+    assert_eq!(lines(&dir, "a"), ["configure", "start"], "a finishes");
+    assert_eq!(
+        lines(&dir, "b"),
+        ["configure"],
+        "b stops at its failed start"
+    );
+    let failed: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Failed { step, .. } => Some(step.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed, ["one/b/demo:start"], "only the cause is a failure");
+    // The next run, with the cause gone, finishes b and leaves a alone.
+    std::fs::remove_file(dir.join("fail")).unwrap();
+    let (again, _) = run(&dir);
+    assert!(again.failures.is_empty(), "{:?}", again.failures);
+    assert_eq!(lines(&dir, "b"), ["configure", "start"]);
+    assert_eq!(lines(&dir, "a"), ["configure", "start"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
