@@ -80,15 +80,15 @@ pub fn settled(ops: &[Op], facts: &Facts) -> Option<Vec<(String, String)>> {
     for action in plan(ops, facts) {
         let f = facts.of(action.op);
         match &ops[action.op] {
-            Op::Wait { .. } if f.get("ready") == Some("yes") => {}
-            Op::Fetch { output, .. } => outputs.push((output.clone(), from_hex(f.get("value")?)?)),
+            Op::Wait { .. } if f.ready => {}
+            Op::Fetch { output, .. } => outputs.push((output.clone(), f.value.clone()?)),
             _ => return None,
         }
     }
     Some(outputs)
 }
 
-fn from_hex(hex: &str) -> Option<String> {
+pub(crate) fn from_hex(hex: &str) -> Option<String> {
     let bytes = (0..hex.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())

@@ -11,7 +11,7 @@ mod render;
 use serde::{Deserialize, Serialize};
 
 pub use ahead::{ahead_probe, ahead_script, parse_ahead, settled, AheadSection};
-pub use probe::{parse_facts, probe_script, Facts};
+pub use probe::{parse_facts, probe_script, Facts, OpFacts};
 pub use render::{apply_script, parse_apply, Action, ApplyResult, Failure, LOOK_TRIES};
 
 /// What to wait for.
@@ -140,10 +140,8 @@ pub fn plan(ops: &[Op], facts: &Facts) -> Vec<Action> {
         let f = facts.of(i);
         match op {
             Op::Packages { names } => {
-                let missing: Vec<&String> = names
-                    .iter()
-                    .filter(|n| f.get(n.as_str()) != Some("installed"))
-                    .collect();
+                let missing: Vec<&String> =
+                    names.iter().filter(|n| !f.installed.contains(*n)).collect();
                 if !missing.is_empty() {
                     let list = missing
                         .iter()
@@ -162,9 +160,12 @@ pub fn plan(ops: &[Op], facts: &Facts) -> Vec<Action> {
                 group,
                 mode,
             } => {
-                let want_meta = format!("{owner} {group} {mode:o}");
-                let same_content = f.get("sha") == Some(sha256_hex(content.as_bytes()).as_str());
-                let same_meta = f.get("stat") == Some(want_meta.as_str());
+                let same_content =
+                    f.sha256.as_deref() == Some(sha256_hex(content.as_bytes()).as_str());
+                let same_meta = f
+                    .owner
+                    .as_ref()
+                    .is_some_and(|(u, g, m)| u == owner && g == group && *m == *mode);
                 if !same_content {
                     actions.push(Action::change(
                         i,
@@ -190,14 +191,14 @@ pub fn plan(ops: &[Op], facts: &Facts) -> Vec<Action> {
                 ..
             } => {
                 let u = quote(unit);
-                if f.get("enabled") == Some("enabled") {
+                if f.enabled() {
                     actions.push(Action::change(
                         i,
                         format!("systemctl disable -q {u}"),
                         format!("disable {unit}"),
                     ));
                 }
-                if f.get("active") == Some("active") {
+                if f.active() {
                     actions.push(Action::change(
                         i,
                         format!("systemctl stop {u}"),
@@ -212,19 +213,19 @@ pub fn plan(ops: &[Op], facts: &Facts) -> Vec<Action> {
                 running: true,
             } => {
                 let changed_before = packages_changed
-                    || f.get("stale") == Some("yes")
+                    || f.stale
                     || files_changed
                         .iter()
                         .any(|f| watch.is_empty() || watch.iter().any(|w| w == f));
                 let u = quote(unit);
-                if f.get("enabled") != Some("enabled") {
+                if !f.enabled() {
                     actions.push(Action::change(
                         i,
                         format!("systemctl enable -q {u}"),
                         format!("enable {unit}"),
                     ));
                 }
-                if f.get("active") != Some("active") {
+                if !f.active() {
                     actions.push(Action::change(
                         i,
                         // A unit that failed too often refuses to start until reset.
@@ -244,7 +245,7 @@ pub fn plan(ops: &[Op], facts: &Facts) -> Vec<Action> {
                 creates,
                 unless,
             } => {
-                if f.get("done") != Some("yes") {
+                if !f.done {
                     let recheck = match (creates, unless) {
                         (Some(path), _) => Some(format!("[ -e {} ]", quote(path))),
                         (None, Some(guard)) => Some(format!("( {guard}\n) >/dev/null 2>&1")),

@@ -1,34 +1,92 @@
 //! Fact probes: one shell script that reports, for every operation of a step, how the host
 //! is now, as lines `@F<op> <key> <value>`; and the parser of that output.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::{quote, Op};
 
-/// Facts per operation index: key -> value.
+/// What a host said about one operation. Every field starts as "not seen", which plans the
+/// operation's command: a probe that could not tell leads to doing, never to skipping.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct OpFacts {
+    /// Packages dpkg reports installed (`ii`).
+    pub installed: BTreeSet<String>,
+    /// A file's SHA-256 (a directory or a missing file has none).
+    pub sha256: Option<String>,
+    /// A file's owner, group and mode.
+    pub owner: Option<(String, String, u32)>,
+    /// A unit's UnitFileState (`enabled`, `disabled`, ...).
+    pub unit_file_state: Option<String>,
+    /// A unit's ActiveState (`active`, `inactive`, `failed`, ...).
+    pub active_state: Option<String>,
+    /// A file the unit watches is newer than the unit's start.
+    pub stale: bool,
+    /// A command's guard holds: it has taken effect.
+    pub done: bool,
+    /// A wait's condition holds now (the look ahead).
+    pub ready: bool,
+    /// What a fetch reads now (the look ahead).
+    pub value: Option<String>,
+}
+
+impl OpFacts {
+    /// Learns one probe line's `key value` (see the probe scripts for who says what).
+    fn learn(&mut self, key: &str, value: &str) {
+        match key {
+            "sha" => self.sha256 = Some(value.to_owned()),
+            "stat" => {
+                let mut words = value.split_whitespace();
+                if let (Some(u), Some(g), Some(mode), None) =
+                    (words.next(), words.next(), words.next(), words.next())
+                {
+                    if let Ok(mode) = u32::from_str_radix(mode, 8) {
+                        self.owner = Some((u.to_owned(), g.to_owned(), mode));
+                    }
+                }
+            }
+            "enabled" => self.unit_file_state = Some(value.to_owned()),
+            "active" => self.active_state = Some(value.to_owned()),
+            "stale" => self.stale = value == "yes",
+            "done" => self.done = value == "yes",
+            "ready" => self.ready = value == "yes",
+            "value" => self.value = crate::ahead::from_hex(value),
+            _ => {}
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.unit_file_state.as_deref() == Some("enabled")
+    }
+
+    pub fn active(&self) -> bool {
+        self.active_state.as_deref() == Some("active")
+    }
+}
+
+/// Facts per operation index.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Facts {
-    by_op: HashMap<usize, HashMap<String, String>>,
+    by_op: HashMap<usize, OpFacts>,
 }
 
-pub struct OpFacts<'a>(Option<&'a HashMap<String, String>>);
-
-impl OpFacts<'_> {
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.0?.get(key).map(String::as_str)
-    }
-}
+static NOTHING_SEEN: std::sync::LazyLock<OpFacts> = std::sync::LazyLock::new(OpFacts::default);
 
 impl Facts {
-    pub fn of(&self, op: usize) -> OpFacts<'_> {
-        OpFacts(self.by_op.get(&op))
+    /// What is known of operation `op` (nothing seen when the probe said nothing).
+    pub fn of(&self, op: usize) -> &OpFacts {
+        self.by_op.get(&op).unwrap_or(&NOTHING_SEEN)
     }
 
+    /// Operation `op`'s facts, to set.
+    pub fn op(&mut self, op: usize) -> &mut OpFacts {
+        self.by_op.entry(op).or_default()
+    }
+
+    /// Learns a probe line of operation `op`, as the parser does: `sha <hex>`, `stat <owner>
+    /// <group> <octal mode>`, `enabled <state>`, `active <state>`, `stale yes`, `done yes`,
+    /// `ready yes`, `value <hex>`.
     pub fn set(&mut self, op: usize, key: &str, value: &str) {
-        self.by_op
-            .entry(op)
-            .or_default()
-            .insert(key.to_owned(), value.to_owned());
+        self.op(op).learn(key, value);
     }
 }
 
@@ -131,8 +189,7 @@ fn files_probe(files: &[(usize, &str)]) -> String {
     )
 }
 
-/// Reads probe output into facts. Package lines become `<package>: installed` when dpkg
-/// says the package is installed (`ii`).
+/// Reads probe output into facts. A package is installed when dpkg says `ii`.
 pub fn parse_facts(ops: &[Op], output: &str) -> Facts {
     let mut facts = Facts::default();
     for line in output.lines() {
@@ -147,7 +204,9 @@ pub fn parse_facts(ops: &[Op], output: &str) -> Facts {
         };
         let (key, value) = rest.split_once(' ').unwrap_or((rest, ""));
         match ops.get(i) {
-            Some(Op::Packages { .. }) if value.trim() == "ii" => facts.set(i, key, "installed"),
+            Some(Op::Packages { .. }) if value.trim() == "ii" => {
+                facts.op(i).installed.insert(key.to_owned());
+            }
             Some(Op::Packages { .. }) => {}
             Some(_) => facts.set(i, key, value.trim()),
             None => {}

@@ -47,7 +47,7 @@ fn a_host_already_as_desired_gets_no_command() {
         },
     ];
     let mut facts = Facts::default();
-    facts.set(0, "memcached", "installed");
+    facts.op(0).installed.insert("memcached".into());
     facts.set(1, "sha", &sha256_hex(b"a=1\n"));
     facts.set(1, "stat", "root root 640");
     facts.set(2, "enabled", "enabled");
@@ -77,7 +77,7 @@ fn each_difference_gets_only_its_command() {
         },
     ];
     let mut facts = Facts::default();
-    facts.set(0, "memcached", "installed");
+    facts.op(0).installed.insert("memcached".into());
     facts.set(1, "sha", &sha256_hex(b"a=1\n"));
     facts.set(1, "stat", "root root 640");
     facts.set(2, "sha", &sha256_hex(b"b\n"));
@@ -500,11 +500,11 @@ fn the_files_of_a_step_are_read_together_each_reported_for_its_operations() {
         .map(|a| a.describe.rsplit('/').next().unwrap().to_string())
         .collect();
     assert_eq!(writes, vec!["other.conf", "missing.conf", "a dir"]);
-    let meta = format!("{user} {group} 640");
-    assert_eq!(facts.of(0).get("stat"), Some(meta.as_str()));
-    assert_eq!(facts.of(5).get("stat"), Some(meta.as_str()));
-    assert_eq!(facts.of(3).get("stat"), Some(meta.as_str()));
-    assert_eq!(facts.of(2).get("sha"), None);
+    let meta = Some((user.clone(), group.clone(), 0o640));
+    assert_eq!(facts.of(0).owner, meta);
+    assert_eq!(facts.of(5).owner, meta);
+    assert_eq!(facts.of(3).owner, meta);
+    assert_eq!(facts.of(2).sha256, None);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -604,7 +604,7 @@ fn a_guard_that_crashed_is_asked_again_not_taken_for_not_done() {
     }];
     let out = sh(&probe_script(&ops));
     let facts = parse_facts(&ops, &String::from_utf8_lossy(&out.stdout));
-    assert_eq!(facts.of(0).get("done"), Some("yes"));
+    assert!(facts.of(0).done);
     assert_eq!(plan(&ops, &facts), vec![], "the command is not run");
     assert_eq!(runs(&dir), 2);
     std::fs::remove_dir_all(&dir).unwrap();
