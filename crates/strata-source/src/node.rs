@@ -436,7 +436,11 @@ mod tests {
         }
         let started = std::time::Instant::now();
         let err = parse(&text).unwrap_err();
-        assert!(err.message.contains("expands to more than"), "{}", err.message);
+        assert!(
+            err.message.contains("expands to more than"),
+            "{}",
+            err.message
+        );
         assert_eq!(err.loc.line, 7, "the alias that crosses the bound (a6)");
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
         // A few aliases of a small anchor are fine.

@@ -13,9 +13,31 @@ pub enum LoadError {
     #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,
-        #[source]
         source: std::io::Error,
     },
+    #[error("{path} is not UTF-8 text{encoding}: a spec is YAML in UTF-8")]
+    NotText { path: PathBuf, encoding: String },
+}
+
+/// A file's text, or why it is not text a spec can be.
+fn read_text(path: &Path) -> Result<String, LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let encoding = if bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) {
+            " (it is UTF-16: convert it with `iconv -f UTF-16 -t UTF-8`)".to_owned()
+        } else {
+            let at = e.utf8_error().valid_up_to();
+            format!(" (byte {at} is not)")
+        };
+        LoadError::NotText {
+            path: path.to_owned(),
+            encoding,
+        }
+    })
 }
 
 /// A decoded spec (absent when a file did not parse) and every diagnostic found on the way.
@@ -32,10 +54,7 @@ pub fn load(
 ) -> Result<Loaded, LoadError> {
     let mut files = Vec::new();
     for path in std::iter::once(main).chain(overrides.iter().map(PathBuf::as_path)) {
-        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = read_text(path)?;
         files.push((path.display().to_string(), text));
     }
     Ok(load_str(sources, files))

@@ -296,7 +296,7 @@ fn broken_input_never_panics() {
         for cmd in ["validate", "plan"] {
             let run = strata(&[cmd, path.to_str().unwrap()]);
             assert!(
-                run.code == 1 || run.code == 2,
+                run.code == 1,
                 "{name} {cmd}: exit {} (a panic exits 101)\n{}",
                 run.code,
                 run.stderr
@@ -306,21 +306,53 @@ fn broken_input_never_panics() {
     }
 }
 
+/// Input that cannot be read exits 1, like any error of the input, with its cause said
+/// once; only a wrong command line exits 2.
 #[test]
-fn a_missing_file_is_a_clear_error() {
-    let run = strata(&["validate", "examples/nope.yaml"]);
-    assert_eq!(run.code, 2);
-    assert!(
-        run.stderr.contains("cannot read examples/nope.yaml"),
-        "{}",
-        run.stderr
-    );
+fn unreadable_input_is_one_clear_error_and_exit_1() {
+    let dir = root().join("target/unreadable");
+    std::fs::create_dir_all(&dir).unwrap();
+    let utf16 = dir.join("utf16.yaml");
+    std::fs::write(&utf16, b"\xff\xfec\x00l\x00").unwrap();
+    let garbage = dir.join("garbage.yaml");
+    std::fs::write(&garbage, b"cloud: x\n\x00\x9f\x92\x96").unwrap();
+    let cases: [(Vec<&str>, &str); 5] = [
+        (
+            vec!["validate", "examples/nope.yaml"],
+            "cannot read examples/nope.yaml: No such file or directory (os error 2)",
+        ),
+        (
+            vec!["validate", "examples/dcn.yaml", "-e", "nope.yaml"],
+            "cannot read nope.yaml",
+        ),
+        (
+            vec!["plan", "examples"],
+            "cannot read examples: Is a directory",
+        ),
+        (
+            vec!["validate", utf16.to_str().unwrap()],
+            "is not UTF-8 text (it is UTF-16",
+        ),
+        (
+            vec!["validate", garbage.to_str().unwrap()],
+            "is not UTF-8 text (byte 10 is not)",
+        ),
+    ];
+    for (args, says) in cases {
+        let run = strata(&args);
+        assert_eq!(run.code, 1, "{}", run.transcript());
+        assert!(run.stderr.contains(says), "{says}\n{}", run.transcript());
+        let first = run.stderr.lines().next().unwrap_or_default();
+        let cause = first.rsplit(": ").next().unwrap_or_default();
+        assert_eq!(first.matches(cause).count(), 1, "said once: {first}");
+    }
+    assert_eq!(strata(&["validate"]).code, 2, "a wrong command line");
 }
 
 #[test]
 fn exporting_ceph_before_a_deploy_says_to_deploy_first() {
     let run = strata(&["export", "ceph", "examples/hci.yaml"]);
-    assert_eq!(run.code, 2, "{}", run.transcript());
+    assert_eq!(run.code, 1, "{}", run.transcript());
     assert!(
         run.stderr
             .contains("has not been deployed from this machine")
