@@ -100,9 +100,9 @@ pub(crate) fn clusters(ctx: &Ctx, model: &mut Model, diags: &mut Diagnostics) {
                 diags.push(Diagnostic::error(e.loc, "the external cluster has no `mon_hosts`").with_help("list the monitor addresses: `mon_hosts: [192.0.2.10, ...]`"));
             }
             let keyring = match &e.keyring {
-                Some(k) if k.value.starts_with('/') => k.value.clone(),
+                Some(k) if crate::grammar::absolute_path(&k.value) => k.value.clone(),
                 Some(k) => {
-                    diags.push(Diagnostic::error(k.loc, format!("keyring path `{}` is not absolute", k.value)).with_help("give the absolute path of the client keyring on the deployer"));
+                    diags.push(Diagnostic::error(k.loc, format!("keyring path `{}` is not absolute", k.value)).with_help("give the absolute path of the client keyring on the deployer (no `..`)"));
                     k.value.clone()
                 }
                 None => {
@@ -117,7 +117,13 @@ pub(crate) fn clusters(ctx: &Ctx, model: &mut Model, diags: &mut Diagnostics) {
                 fsid,
                 mon_hosts: e.mon_hosts.iter().map(|m| m.value).collect(),
                 keyring,
-                user: e.user.as_ref().map(|u| u.value.clone()).unwrap_or_else(|| "openstack".to_owned()),
+                user: match &e.user {
+                    Some(u) => {
+                        crate::grammar::check_word(u, "ceph client user", diags);
+                        u.value.clone()
+                    }
+                    None => "openstack".to_owned(),
+                },
             }
         });
         let osds: u32 = osd_hosts.iter().map(|&h| osds_of(&model.hosts[h])).sum();
@@ -140,6 +146,9 @@ pub(crate) fn clusters(ctx: &Ctx, model: &mut Model, diags: &mut Diagnostics) {
         // Size problems are reported once per place that set the size.
         let mut oversized: BTreeMap<Option<Loc>, (u32, Vec<String>)> = BTreeMap::new();
         for (pool_name, raw) in &raw_pools {
+            if let Some(raw) = raw {
+                crate::grammar::check_word(&raw.name, "pool", diags);
+            }
             let (size, size_loc) = pick(
                 [
                     raw.and_then(|p| p.size.as_ref()),

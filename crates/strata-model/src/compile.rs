@@ -321,6 +321,7 @@ fn sites_and_hosts<'a>(ctx: &mut Ctx<'a>, model: &mut Model, diags: &mut Diagnos
                 r.value.clone()
             }
             (Some(r), SiteKind::Central) => {
+                crate::grammar::check_word(r, "region", diags);
                 if let Some(first) = regions.get(&r.value) {
                     diags.push(
                         Diagnostic::error(
@@ -336,6 +337,9 @@ fn sites_and_hosts<'a>(ctx: &mut Ctx<'a>, model: &mut Model, diags: &mut Diagnos
             }
             (None, _) => "regionOne".to_owned(),
         };
+        if let Some(az) = &site.availability_zone {
+            crate::grammar::check_word(az, "availability zone", diags);
+        }
         let availability_zone = site
             .availability_zone
             .as_ref()
@@ -407,7 +411,11 @@ fn sites_and_hosts<'a>(ctx: &mut Ctx<'a>, model: &mut Model, diags: &mut Diagnos
                 ip,
                 role,
                 services,
-                disks: node.disks.iter().map(|d| d.value.clone()).collect(),
+                disks: node
+                    .disks
+                    .iter()
+                    .filter_map(|d| crate::grammar::device(&d.value))
+                    .collect(),
                 osd_type: node
                     .osd_type
                     .as_ref()
@@ -537,9 +545,17 @@ fn check_disks(node: &RawNode, services: &[String], diags: &mut Diagnostics) {
             );
         }
     }
-    let mut seen: HashMap<&str, Loc> = HashMap::new();
+    // One spelling per disk (`vdb` and `/dev/vdb` are one disk), and nothing but a device.
+    let mut seen: HashMap<String, Loc> = HashMap::new();
     for disk in &node.disks {
-        if let Some(first) = seen.insert(&disk.value, disk.loc) {
+        let Some(device) = crate::grammar::device(&disk.value) else {
+            diags.push(
+                Diagnostic::error(disk.loc, format!("disk `{}` of node `{name}` is not a device name", disk.value))
+                    .with_help("name a device under /dev: `vdb`, `/dev/nvme0n1` or `disk/by-id/...` (letters, digits, `_-.:+`, no `..`)"),
+            );
+            continue;
+        };
+        if let Some(first) = seen.insert(device, disk.loc) {
             diags.push(
                 Diagnostic::error(
                     disk.loc,

@@ -7,6 +7,7 @@ mod compile;
 mod deps;
 mod galera;
 mod glance;
+mod grammar;
 mod hci;
 mod model;
 

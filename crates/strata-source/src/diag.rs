@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::{Loc, SourceMap};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Error,
@@ -116,6 +116,8 @@ fn render_place(out: &mut String, sources: &SourceMap, loc: Loc, note: Option<&s
 #[derive(Debug, Default, Clone)]
 pub struct Diagnostics {
     items: Vec<Diagnostic>,
+    /// What is already reported (place, severity, message).
+    seen: std::collections::HashSet<(Loc, Severity, String)>,
 }
 
 impl Diagnostics {
@@ -123,12 +125,23 @@ impl Diagnostics {
         Self::default()
     }
 
+    /// Adds a diagnostic, unless the same one (place, severity and message) is already
+    /// there: a shared value checked once per site or cluster is reported once.
     pub fn push(&mut self, diagnostic: Diagnostic) {
-        self.items.push(diagnostic);
+        let key = (
+            diagnostic.loc,
+            diagnostic.severity,
+            diagnostic.message.clone(),
+        );
+        if self.seen.insert(key) {
+            self.items.push(diagnostic);
+        }
     }
 
     pub fn extend(&mut self, other: Diagnostics) {
-        self.items.extend(other.items);
+        for d in other.items {
+            self.push(d);
+        }
     }
 
     pub fn has_errors(&self) -> bool {

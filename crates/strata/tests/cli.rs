@@ -543,3 +543,63 @@ fn a_cloud_of_thousands_of_nodes_is_validated_without_the_proof_and_says_so() {
         run.transcript()
     );
 }
+
+/// Hostile values never reach a host: every spec value that ends up in a path, a shell word
+/// or a configuration line is checked against its grammar, and each is an error at its
+/// place. Two spellings of one disk are one disk.
+#[test]
+fn hostile_values_are_refused_at_their_place() {
+    let base = std::fs::read_to_string(root().join("examples/hci.yaml")).unwrap();
+    let dir = root().join("target/hostile");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases: [(&str, &str, &str); 7] = [
+        (
+            "disks: [vdb, vdc], ram_gb: 64, vcpus: 16 }\n      hci-1",
+            "disks: ['../../etc/passwd', vdc], ram_gb: 64, vcpus: 16 }\n      hci-1",
+            "disk `../../etc/passwd` of node `hci-0` is not a device name",
+        ),
+        (
+            "disks: [vdb, vdc], ram_gb: 64, vcpus: 16 }\n      hci-1",
+            "disks: ['vd b', vdc], ram_gb: 64, vcpus: 16 }\n      hci-1",
+            "disk `vd b` of node `hci-0` is not a device name",
+        ),
+        (
+            "disks: [vdb, vdc], ram_gb: 64, vcpus: 16 }\n      hci-1",
+            "disks: [vdb, /dev/vdb], ram_gb: 64, vcpus: 16 }\n      hci-1",
+            "disk `/dev/vdb` is listed twice on node `hci-0`",
+        ),
+        (
+            "images: { pg_num: 32 }",
+            "\"images; rm -rf /\": { pg_num: 32 }",
+            "pool `images; rm -rf /` is not a valid name",
+        ),
+        (
+            "region: regionOne",
+            "region: \"r'1\"",
+            "region `r'1` is not a valid name",
+        ),
+        (
+            "region: regionOne",
+            "region: regionOne\n    availability_zone: \"a $(id)\"",
+            "availability zone `a $(id)` is not a valid name",
+        ),
+        (
+            "cluster: ceph",
+            "cluster: \"ceph/../x\"",
+            "ceph cluster name `ceph/../x` is not a valid name",
+        ),
+    ];
+    for (k, (from, to, says)) in cases.iter().enumerate() {
+        assert!(base.contains(from), "{from}");
+        let spec = dir.join(format!("case-{k}.yaml"));
+        std::fs::write(&spec, base.replacen(from, to, 1)).unwrap();
+        let run = strata(&["validate", spec.to_str().unwrap()]);
+        assert_eq!(run.code, 1, "{}", run.transcript());
+        assert!(run.stderr.contains(says), "{says}\n{}", run.transcript());
+        assert!(
+            run.stderr.contains(&format!("{}:", spec.display())),
+            "located in the file: {}",
+            run.stderr
+        );
+    }
+}
