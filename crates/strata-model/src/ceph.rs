@@ -182,8 +182,30 @@ pub(crate) fn clusters(ctx: &Ctx, model: &mut Model, diags: &mut Diagnostics) {
                         .or_insert((size, Vec::new()))
                         .1
                         .push(pool_name.clone());
+                } else if size == 2 {
+                    // min_size is size - 1: with two copies a write is acknowledged once
+                    // one is on disk, and a lost disk then loses it.
+                    diags.push(
+                        Diagnostic::warning(
+                            size_loc.unwrap_or(cluster_loc),
+                            format!("pools of size 2 in cluster `{}` run with min_size 1: writes are accepted with a single copy", name.value),
+                        )
+                        .with_help(if osd_hosts.len() < 3 {
+                            "add a third OSD host and use size 3 (min_size 2), or accept the risk"
+                        } else {
+                            "use size 3 (min_size 2): the cluster has the OSD hosts for it"
+                        }),
+                    );
                 }
-                if !pg_num.is_power_of_two() {
+                if pg_num == 0 {
+                    diags.push(
+                        Diagnostic::error(
+                            pg_loc.unwrap_or(cluster_loc),
+                            format!("pool `{pool_name}` has pg_num 0"),
+                        )
+                        .with_help("a pool needs placement groups: use a power of two such as 32"),
+                    );
+                } else if !pg_num.is_power_of_two() {
                     diags.push(
                         Diagnostic::warning(
                             pg_loc.unwrap_or(cluster_loc),

@@ -253,6 +253,8 @@ fn sites_and_hosts<'a>(ctx: &mut Ctx<'a>, model: &mut Model, diags: &mut Diagnos
         .collect();
     let mut node_names: HashMap<&str, Loc> = HashMap::new();
     let mut addresses: HashMap<IpAddr, (Loc, String)> = HashMap::new();
+    // BMC addresses, on a management network of their own (not the site's subnet).
+    let mut bmcs: HashMap<IpAddr, (Loc, String)> = HashMap::new();
     let mut regions: HashMap<String, Loc> = HashMap::new();
     let mut subnets: Vec<(ipnet::IpNet, Loc, &str)> = Vec::new();
 
@@ -274,19 +276,48 @@ fn sites_and_hosts<'a>(ctx: &mut Ctx<'a>, model: &mut Model, diags: &mut Diagnos
                     )
                     .with_help("name the central site whose control plane it uses"),
                 ),
-                Some(&p) if raw.sites[p].edge_of.is_some() => diags.push(
-                    Diagnostic::error(
-                        parent.loc,
-                        format!(
-                            "site `{site_name}` is an edge of `{}`, which is itself an edge site",
-                            parent.value
-                        ),
-                    )
-                    .with_help(format!(
-                        "edge sites hang off a central site: use `edge_of: {}`",
-                        raw.sites[p].edge_of.as_ref().unwrap().value
-                    )),
-                ),
+                Some(&p) if raw.sites[p].edge_of.is_some() => {
+                    // Follow the chain: it ends at a central site, or comes back (a cycle).
+                    let mut chain = vec![site_id, p];
+                    let mut at = p;
+                    let end = loop {
+                        let next = raw.sites[at]
+                            .edge_of
+                            .as_ref()
+                            .and_then(|e| names.get(e.value.as_str()).copied());
+                        match next {
+                            None => break Some(at).filter(|&a| raw.sites[a].edge_of.is_none()),
+                            Some(n) if chain.contains(&n) => {
+                                chain.push(n);
+                                break None;
+                            }
+                            Some(n) => {
+                                chain.push(n);
+                                at = n;
+                            }
+                        }
+                    };
+                    let path = chain
+                        .iter()
+                        .map(|&i| raw.sites[i].name.value.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" -> ");
+                    diags.push(match end {
+                        Some(central) => Diagnostic::error(
+                            parent.loc,
+                            format!("site `{site_name}` is an edge of `{}`, which is itself an edge site ({path})", parent.value),
+                        )
+                        .with_help(format!(
+                            "edge sites hang off a central site: use `edge_of: {}`",
+                            raw.sites[central].name.value
+                        )),
+                        None => Diagnostic::error(
+                            parent.loc,
+                            format!("`edge_of` makes a cycle: {path}"),
+                        )
+                        .with_help("a cycle has no central site to use: remove `edge_of` from one of these sites to make it central"),
+                    });
+                }
                 Some(&p) => control_plane = p,
                 None => diags.push(unknown(
                     "site",
@@ -335,6 +366,23 @@ fn sites_and_hosts<'a>(ctx: &mut Ctx<'a>, model: &mut Model, diags: &mut Diagnos
                 regions.insert(r.value.clone(), r.loc);
                 r.value.clone()
             }
+            (None, SiteKind::Central) if runs_identity(ctx, site, &model.servers.identity) => {
+                // Two control planes left to the default would share a region (and one
+                // Keystone catalog entry per service for both).
+                if let Some(first) = regions.get("regionOne") {
+                    diags.push(
+                        Diagnostic::error(
+                            site.name.loc,
+                            format!("site `{site_name}` takes the default region `regionOne`, which another site has"),
+                        )
+                        .with_label(Label::new(*first, "regionOne here"))
+                        .with_help(format!("give each central site its own region: add `region: {site_name}` (or another name) to this site")),
+                    );
+                } else {
+                    regions.insert("regionOne".to_owned(), site.name.loc);
+                }
+                "regionOne".to_owned()
+            }
             (None, _) => "regionOne".to_owned(),
         };
         if let Some(az) = &site.availability_zone {
@@ -375,6 +423,24 @@ fn sites_and_hosts<'a>(ctx: &mut Ctx<'a>, model: &mut Model, diags: &mut Diagnos
                 );
             } else {
                 node_names.insert(&name.value, name.loc);
+            }
+            if let Some(bmc) = &node.bmc {
+                match bmcs.get(&bmc.value) {
+                    Some((first, other)) => diags.push(
+                        Diagnostic::error(
+                            bmc.loc,
+                            format!(
+                                "node `{}` has BMC address {}, which node `{other}` has too",
+                                name.value, bmc.value
+                            ),
+                        )
+                        .with_label(Label::new(*first, "also here"))
+                        .with_help("each node has a BMC of its own: correct one of the addresses"),
+                    ),
+                    None => {
+                        bmcs.insert(bmc.value, (bmc.loc, name.value.clone()));
+                    }
+                }
             }
             let ip = match &node.ip {
                 Some(ip) => {
@@ -471,6 +537,16 @@ fn sites_and_hosts<'a>(ctx: &mut Ctx<'a>, model: &mut Model, diags: &mut Diagnos
             }
         }
     }
+}
+
+/// Whether a site of the spec runs the identity service on some node (by its role).
+fn runs_identity(ctx: &Ctx, site: &strata_spec::RawSite, identity: &str) -> bool {
+    site.nodes.iter().any(|n| {
+        n.role
+            .as_ref()
+            .and_then(|r| ctx.roles.get(&r.value))
+            .is_some_and(|d| d.services.iter().any(|s| s == identity))
+    })
 }
 
 fn check_address(
