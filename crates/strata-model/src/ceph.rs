@@ -287,6 +287,28 @@ pub(crate) fn clusters(ctx: &Ctx, model: &mut Model, diags: &mut Diagnostics) {
     }
 }
 
+/// Roles an edge site's monitors can have, as a hint: the given one when it fits an edge
+/// (it runs ceph-mon and not the identity service), else up to two that do.
+fn edge_monitor_roles(ctx: &Ctx, model: &Model, have: &str) -> String {
+    let fits = |name: &str| {
+        ctx.roles.get(name).is_some_and(|r| {
+            r.services.iter().any(|s| s == "ceph-mon")
+                && !r.services.contains(&model.servers.identity)
+        })
+    };
+    if fits(have) {
+        return format!("`{have}`");
+    }
+    let mut names: Vec<&String> = ctx.roles.keys().filter(|n| fits(n)).collect();
+    names.sort();
+    names
+        .iter()
+        .take(2)
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
 fn quorum(
     ctx: &Ctx,
     model: &Model,
@@ -309,7 +331,13 @@ fn quorum(
     if site.kind == SiteKind::Edge && n < 3 {
         diags.push(
             Diagnostic::error(loc, format!("edge site `{}` has storage but only {n} node{} with a Ceph monitor; an edge cluster needs 3 for quorum", site.name, if n == 1 { "" } else { "s" }))
-                .with_help(format!("use at least 3 DistributedComputeHCI nodes at `{}` (add {})", site.name, 3 - n)),
+                .with_help(format!(
+                    "add {} more node{} at `{}` whose role runs ceph-mon, like {}",
+                    3 - n,
+                    if 3 - n == 1 { "" } else { "s" },
+                    site.name,
+                    edge_monitor_roles(ctx, model, &model.hosts[mons[0]].role)
+                )),
         );
     } else if n < 3 {
         diags.push(

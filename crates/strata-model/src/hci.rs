@@ -63,6 +63,19 @@ pub(crate) fn tune(ctx: &Ctx, model: &mut Model, diags: &mut Diagnostics) {
         .as_ref()
         .map(|v| v.value)
         .unwrap_or(DEFAULT_GUEST_CPU_UTIL);
+    if let Some(m) = &hci.avg_guest_memory_gb {
+        if m.value <= 0.0 || !m.value.is_finite() {
+            // Once, at the value: not once per HCI node it would skew.
+            diags.push(
+                Diagnostic::error(
+                    m.loc,
+                    format!("avg_guest_memory_gb {} is not a size", m.value),
+                )
+                .with_help("give the average memory of a guest in GB, more than 0 (e.g. 2)"),
+            );
+            return;
+        }
+    }
     if let Some(u) = &hci.avg_guest_cpu_util {
         if u.value <= 0.0 || u.value > 1.0 {
             diags.push(
@@ -100,9 +113,26 @@ pub(crate) fn tune(ctx: &Ctx, model: &mut Model, diags: &mut Diagnostics) {
         let cpu_loc = raw.vcpus.as_ref().map(|r| r.loc).unwrap_or(raw.loc);
         let reserved_gb = tuning.reserved_host_memory_mb as f64 / 1024.0;
         if reserved_gb > 0.8 * f64::from(ram_gb) {
+            // The least RAM whose reservation fits in 80% of it (the reservation grows with
+            // the guests the RAM holds, so it is searched, not divided out).
+            let enough = (ram_gb..=ram_gb.saturating_mul(64).max(64)).find(|&r| {
+                let t = hci_tuning(HciInputs {
+                    ram_gb: r,
+                    vcpus,
+                    osds: osds_of(host),
+                    osd_type: host.osd_type,
+                    avg_guest_memory_gb: guest_gb,
+                    avg_guest_cpu_util: util,
+                });
+                t.reserved_host_memory_mb as f64 / 1024.0 <= 0.8 * f64::from(r)
+            });
+            let help = match enough {
+                Some(r) => format!("give it at least {r} GB of RAM, or fewer OSD disks"),
+                None => "give it fewer OSD disks".to_owned(),
+            };
             diags.push(
                 Diagnostic::error(ram_loc, format!("HCI node `{}` must reserve {reserved_gb:.1} GB for {} OSDs and guest overhead, over 80% of its {ram_gb} GB", host.name, tuning.osds))
-                    .with_help(format!("give it more RAM (at least {} GB) or fewer OSD disks", (GB_PER_OSD * f64::from(tuning.osds) / 0.8 * 1.25).ceil() as u32)),
+                    .with_help(help),
             );
         }
         if tuning.cpu_allocation_ratio < 0.5 {
