@@ -603,3 +603,136 @@ fn hostile_values_are_refused_at_their_place() {
         );
     }
 }
+
+/// A small deterministic generator (xorshift), so a failing case can be replayed by its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// One careless or hostile edit of a spec's text.
+fn mutate(text: &str, rng: &mut Rng) -> String {
+    const VALUES: [&str; 20] = [
+        "",
+        "0",
+        "-1",
+        "1e309",
+        "null",
+        "~",
+        "[",
+        "{",
+        "}",
+        "&a",
+        "*a",
+        "'",
+        "\"",
+        ": x",
+        "- x",
+        "../../etc/passwd",
+        "$(id)",
+        "\u{0}",
+        "99999999999999999999",
+        "[a, [b, {c: d}]]",
+    ];
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    for _ in 0..1 + rng.below(3) {
+        let at = rng.below(lines.len());
+        match rng.below(7) {
+            0 => {
+                lines.remove(at);
+                if lines.is_empty() {
+                    break;
+                }
+            }
+            1 => {
+                let line = lines[at].clone();
+                lines.insert(at, line);
+            }
+            2 => {
+                let other = rng.below(lines.len());
+                lines.swap(at, other);
+            }
+            3 => lines[at] = format!(" {}", lines[at]),
+            4 => {
+                let trimmed = lines[at].trim_start().to_owned();
+                lines[at] = trimmed;
+            }
+            _ => {
+                // A value replaced: after the last `: `, or the whole line.
+                let value = VALUES[rng.below(VALUES.len())];
+                lines[at] = match lines[at].rfind(": ") {
+                    Some(i) => format!("{}: {value}", &lines[at][..i]),
+                    None => value.to_owned(),
+                };
+            }
+        }
+    }
+    lines.join("\n") + "\n"
+}
+
+/// Mutated examples never panic or hang: validated and planned in this process (bounded in
+/// count and time), and through the binary for a sample, which exits only 0 or 1.
+#[test]
+fn mutated_examples_never_panic_hang_or_exit_otherwise() {
+    let started = std::time::Instant::now();
+    let mut sources = strata_source::SourceMap::new();
+    let mut diags = strata_source::Diagnostics::new();
+    let catalog = strata_catalog::Catalog::load(&mut sources, None, &mut diags).unwrap();
+    let dir = root().join("target/mutated");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cases = 0;
+    for (e, name) in EXAMPLES.iter().enumerate() {
+        let text = std::fs::read_to_string(root().join(format!("examples/{name}.yaml"))).unwrap();
+        for k in 0..300u64 {
+            if started.elapsed() > std::time::Duration::from_secs(60) {
+                break;
+            }
+            let seed = 0x9e37_79b9_7f4a_7c15 ^ ((e as u64) << 32 | k);
+            let spec = mutate(&text, &mut Rng(seed.max(1)));
+            let one = std::time::Instant::now();
+            let outcome = std::panic::catch_unwind(|| {
+                let mut sources = strata_source::SourceMap::new();
+                let loaded =
+                    strata_spec::load_str(&mut sources, vec![("m.yaml".into(), spec.clone())]);
+                let mut diags = loaded.diagnostics;
+                if let Some(raw) = loaded.spec {
+                    if let Some(model) = strata_model::compile(&raw, &catalog, &mut diags) {
+                        let _ = strata_plan::build(&model, &catalog);
+                    }
+                }
+            });
+            assert!(outcome.is_ok(), "{name} seed {seed:#x} panicked:\n{spec}");
+            assert!(
+                one.elapsed() < std::time::Duration::from_secs(5),
+                "{name} seed {seed:#x} took {:?}:\n{spec}",
+                one.elapsed()
+            );
+            if k < 10 {
+                let path = dir.join(format!("{name}-{k}.yaml"));
+                std::fs::write(&path, &spec).unwrap();
+                let run = strata(&["validate", path.to_str().unwrap()]);
+                assert!(
+                    run.code == 0 || run.code == 1,
+                    "{name} seed {seed:#x}: exit {}\n{}",
+                    run.code,
+                    run.stderr
+                );
+            }
+            cases += 1;
+        }
+    }
+    assert!(cases >= 400, "only {cases} cases in the time bound");
+}
