@@ -217,15 +217,33 @@ pub(crate) fn image_from_base(
 /// Lists the unit links that enable units at boot.
 const ENABLED: &str = "find /etc/systemd/system -path '*.wants/*' | sort";
 
-/// Runs a shell script chrooted in `root`, with /proc, /dev, /run and /tmp mounted in a
-/// private mount namespace, and the machine's resolv.conf for the duration.
-fn chroot(root: &Path, script: &str) -> Result<(), ImageError> {
+/// The chroot's own device directory, mounted over its /dev: a tmpfs with fresh device
+/// nodes, a devpts instance of its own, and /dev/shm. Never the machine's /dev: package
+/// scripts chgrp and chmod what they find there (the KVM, TUN and FUSE devices of the
+/// machine were changed that way).
+const PRIVATE_DEV: &str = concat!(
+    "mount -t tmpfs -o mode=0755,nosuid tmpfs \"$R/dev\"; ",
+    "mknod -m 0666 \"$R/dev/null\" c 1 3; mknod -m 0666 \"$R/dev/zero\" c 1 5; ",
+    "mknod -m 0666 \"$R/dev/full\" c 1 7; mknod -m 0666 \"$R/dev/random\" c 1 8; ",
+    "mknod -m 0666 \"$R/dev/urandom\" c 1 9; mknod -m 0666 \"$R/dev/tty\" c 5 0; ",
+    "mkdir \"$R/dev/pts\" \"$R/dev/shm\"; ",
+    "mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts \"$R/dev/pts\"; ",
+    "ln -s pts/ptmx \"$R/dev/ptmx\"; ",
+    "mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs \"$R/dev/shm\"; ",
+    "ln -s /proc/self/fd \"$R/dev/fd\"; ln -s /proc/self/fd/0 \"$R/dev/stdin\"; ",
+    "ln -s /proc/self/fd/1 \"$R/dev/stdout\"; ln -s /proc/self/fd/2 \"$R/dev/stderr\"; ",
+);
+
+/// Runs a shell script chrooted in `root`, with /proc, a /dev of its own, /run and /tmp
+/// mounted in a private mount namespace, and the machine's resolv.conf for the duration.
+/// Public for the test that proves a build leaves the machine's devices alone.
+pub fn chroot(root: &Path, script: &str) -> Result<(), ImageError> {
     let resolv = root.join("etc/resolv.conf");
     remove_if_present(&resolv)?;
     std::fs::copy("/etc/resolv.conf", &resolv).map_err(io("copying resolv.conf to", &resolv))?;
-    let outer = "set -eu; mount -t proc proc \"$R/proc\"; mount --rbind /dev \"$R/dev\"; mount -t tmpfs tmpfs \"$R/run\"; mount -t tmpfs tmpfs \"$R/tmp\"; exec chroot \"$R\" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive LC_ALL=C sh -euc \"$S\"";
+    let outer = format!("set -eu; mount -t proc proc \"$R/proc\"; {PRIVATE_DEV}mount -t tmpfs tmpfs \"$R/run\"; mount -t tmpfs tmpfs \"$R/tmp\"; exec chroot \"$R\" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive LC_ALL=C sh -euc \"$S\"");
     let result = strata_sys::run(
-        strata_sys::in_private_mount_namespace(outer)
+        strata_sys::in_private_mount_namespace(&outer)
             .env("R", root)
             .env("S", script),
     );

@@ -7,6 +7,7 @@ mod build;
 mod inputs;
 mod store;
 
+pub use build::chroot;
 pub use inputs::ImageInputs;
 pub use store::{Image, ImageError, ImageStore, Manifest};
 

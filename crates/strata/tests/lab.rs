@@ -393,3 +393,62 @@ fn a_failing_lab_test_leaves_nothing_but_its_logs() {
         );
     }
 }
+
+/// Every character and block device of the machine with its mode, owner and group.
+fn machine_devices() -> Vec<String> {
+    let out = Command::new("find")
+        .args([
+            "/dev",
+            "-xdev",
+            "(",
+            "-type",
+            "c",
+            "-o",
+            "-type",
+            "b",
+            ")",
+            "-printf",
+            "%p %m %U %G\\n",
+        ])
+        .output()
+        .unwrap();
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// A build's package scripts run in a chroot with a /dev of its own: whatever they do to
+/// the devices they find (chmod, chgrp, new nodes), the machine's devices stay as they were.
+/// The script here does what package scripts did to the machine (the KVM, TUN and FUSE
+/// devices' modes and groups) to the chroot's own nodes.
+#[test]
+fn an_image_build_leaves_the_machines_devices_alone() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    ok(&["image", "build", SPEC]); // the base rootfs, cached
+    let base = std::fs::read_dir(home().join("bases"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("rootfs"))
+        .find(|p| p.join("usr/bin").exists())
+        .expect("a base rootfs");
+    let probe = format!("strata-probe-{}", std::process::id());
+    let before = machine_devices();
+    strata_image::chroot(
+        &base,
+        &format!("chmod 0600 /dev/null /dev/zero; chgrp 7 /dev/urandom; touch /dev/{probe}; test -c /dev/null; test \"$(stat -c %a /dev/null)\" = 600"),
+    )
+    .unwrap();
+    let after = machine_devices();
+    assert_eq!(before, after, "the machine's devices changed");
+    assert!(
+        !std::path::Path::new(&format!("/dev/{probe}")).exists(),
+        "a file appeared in the machine's /dev"
+    );
+    assert!(
+        !base.join("dev").join(&probe).exists(),
+        "the chroot's /dev was a mount of its own, not the base's directory"
+    );
+}
