@@ -73,7 +73,13 @@ pub(crate) fn check(ctx: &Ctx, model: &Model, diags: &mut Diagnostics) {
             }
         }
         for (need, users, host, why) in missing {
-            let scope = if cp == site_id {
+            // A service used at its own site only (`reach: site`, Ceph daemons) cannot come
+            // from the central site: offer only this one.
+            let site_only = ctx
+                .catalog
+                .service(&need)
+                .is_some_and(|d| d.reach == Reach::Site);
+            let scope = if cp == site_id || site_only {
                 format!("site `{}`", site.name)
             } else {
                 format!(
