@@ -143,6 +143,8 @@ pub(crate) fn clusters(ctx: &Ctx, model: &mut Model, diags: &mut Diagnostics) {
                 .collect(),
         };
         let mut pools = Vec::new();
+        // Where each pool's pg_num was set (its own setting, the site's, or the defaults).
+        let mut pg_locs: Vec<Option<Loc>> = Vec::new();
         // Size problems are reported once per place that set the size.
         let mut oversized: BTreeMap<Option<Loc>, (u32, Vec<String>)> = BTreeMap::new();
         for (pool_name, raw) in &raw_pools {
@@ -218,6 +220,7 @@ pub(crate) fn clusters(ctx: &Ctx, model: &mut Model, diags: &mut Diagnostics) {
                     );
                 }
             }
+            pg_locs.push(pg_loc);
             pools.push(Pool {
                 name: pool_name.clone(),
                 size,
@@ -259,8 +262,13 @@ pub(crate) fn clusters(ctx: &Ctx, model: &mut Model, diags: &mut Diagnostics) {
             let used: u64 = pools.iter().map(|p| p.pg_num as u64 * p.size as u64).sum();
             let budget = PGS_PER_OSD * u64::from(osds.max(3));
             if used > budget {
-                let loc = pool_list
-                    .map(|l| l.loc)
+                // At the setting of the pool that takes the most: a `defaults.ceph.pg_num`
+                // is blamed there, not at the site that inherits it.
+                let biggest =
+                    (0..pools.len()).max_by_key(|&i| pools[i].pg_num as u64 * pools[i].size as u64);
+                let loc = biggest
+                    .and_then(|i| pg_locs[i])
+                    .or(pool_list.map(|l| l.loc))
                     .or(block.map(|b| b.loc))
                     .unwrap_or(cluster_loc);
                 diags.push(
