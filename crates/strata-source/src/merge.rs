@@ -10,6 +10,9 @@ pub fn merge(base: &mut Node, over: Node) {
         // A null override of a whole document changes nothing.
         return;
     }
+    // A key removed by `key: null`: the map now points at that line, so what is said of
+    // the map afterwards ("has no `subnet`") points where the override took it away.
+    let mut removed_at = None;
     match (&mut base.value, over.value) {
         (Value::Map(base_entries), Value::Map(over_entries)) => {
             for (key, value) in over_entries {
@@ -20,6 +23,7 @@ pub fn merge(base: &mut Node, over: Node) {
                 match existing {
                     Some(i) if value.is_null() => {
                         base_entries.remove(i);
+                        removed_at = Some(key.loc);
                     }
                     Some(i) => merge(&mut base_entries[i].1, value),
                     None if value.is_null() => {}
@@ -31,6 +35,9 @@ pub fn merge(base: &mut Node, over: Node) {
             base.value = value;
             base.loc = over.loc;
         }
+    }
+    if let Some(loc) = removed_at {
+        base.loc = loc;
     }
 }
 
@@ -77,5 +84,11 @@ mod tests {
         merge(&mut base, doc(1, "nodes: { a: null }\n"));
         assert!(base.get("nodes").unwrap().get("a").is_none());
         assert!(base.get("nodes").unwrap().get("b").is_some());
+        let nodes = base.get("nodes").unwrap();
+        assert_eq!(
+            (nodes.loc.file, nodes.loc.line, nodes.loc.col),
+            (FileId(1), 1, 10),
+            "the map points at the `a: null` that changed it"
+        );
     }
 }

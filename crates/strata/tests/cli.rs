@@ -736,3 +736,23 @@ fn mutated_examples_never_panic_hang_or_exit_otherwise() {
     }
     assert!(cases >= 400, "only {cases} cases in the time bound");
 }
+
+/// What an override's `key: null` took away is reported where it was taken away.
+#[test]
+fn a_key_removed_by_an_override_is_missed_at_the_override() {
+    let path = root().join("target/remove-subnet.yaml");
+    std::fs::write(&path, "sites:\n  central:\n    subnet: null\n").unwrap();
+    let run = strata(&[
+        "validate",
+        "examples/all-in-one.yaml",
+        "-e",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("site `central` has no `subnet`")
+            && run.stderr.contains(&format!("--> {}:3:5", path.display())),
+        "{}",
+        run.transcript()
+    );
+}
