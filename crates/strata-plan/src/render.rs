@@ -78,6 +78,14 @@ fn seconds(ms: u64) -> String {
 impl Plan {
     /// JSON, streamed from borrowed data (a plan can have hundreds of thousands of steps).
     pub fn to_json(&self) -> String {
+        let mut out = Vec::new();
+        self.write_json(&mut out).expect("plan serializes");
+        String::from_utf8(out).expect("JSON is UTF-8")
+    }
+
+    /// The JSON document written as it is made, never whole in memory (a plan of 100,000
+    /// nodes is hundreds of megabytes of JSON).
+    pub fn write_json(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         let doc = JsonPlan {
             cloud: &self.cloud,
             sites: &self.sites,
@@ -87,9 +95,8 @@ impl Plan {
             critical_path_ms: self.critical_path_ms,
             not_deployed: &self.not_deployed,
         };
-        let mut out = serde_json::to_string_pretty(&doc).expect("plan serializes");
-        out.push('\n');
-        out
+        serde_json::to_writer_pretty(&mut *out, &doc)?;
+        out.write_all(b"\n")
     }
 
     pub fn to_dot(&self) -> String {

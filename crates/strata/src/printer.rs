@@ -22,6 +22,11 @@ impl Printer {
         let _ = self.stdout.flush();
     }
 
+    /// Stdout as a buffered writer, for a result too large to build as one string first.
+    pub fn out_writer(&mut self) -> impl Write + '_ {
+        std::io::BufWriter::with_capacity(1 << 16, &mut self.stdout)
+    }
+
     /// Diagnostics and progress, for stderr.
     pub fn note(&mut self, text: &str) {
         let _ = self.stderr.write_all(text.as_bytes());

@@ -2,6 +2,7 @@
 //! when the cloud's hosts can be asked (its lab is up, or `--ssh-config` / `--probe` for real
 //! servers), what each step would change on its host now.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -61,7 +62,11 @@ pub fn run(
                 doc["changes"] = serde_json::to_value(changes)?;
                 out.out(&format!("{}\n", serde_json::to_string_pretty(&doc)?));
             }
-            None => out.out(&plan.to_json()),
+            None => {
+                let mut w = out.out_writer();
+                plan.write_json(&mut w)?;
+                w.flush()?;
+            }
         },
         PlanFormat::Dot => out.out(&plan.to_dot()),
     }
