@@ -23,6 +23,10 @@ use crate::schedule::{Node, Schedule};
 use crate::state::StepRecord;
 use crate::{EngineError, Target};
 
+/// Longest an apply waits for a step of an earlier, interrupted run that still runs on its
+/// host (a killed deploy's commands go on there).
+const LOCK_WAIT_S: u32 = 600;
+
 /// Pause before a step that declared itself safe to repeat is tried again.
 const RETRY_DELAY: Duration = Duration::from_secs(2);
 
@@ -33,6 +37,8 @@ pub struct DeployOptions {
     pub timeout: Duration,
     /// Per-host logs go here (`<host>.log`).
     pub log_dir: PathBuf,
+    /// The lock file every apply takes on its host (`strata_ops::HOST_LOCK`).
+    pub host_lock: String,
 }
 
 /// What happened, as it happens. Every text in it has been redacted.
@@ -113,9 +119,14 @@ enum Found {
 }
 
 enum Outcome {
-    Done { actions: Vec<String>, found: Found },
+    Done {
+        actions: Vec<String>,
+        found: Found,
+    },
     Resumed,
     Failed(Failure),
+    /// Nothing ran: an earlier run's step held the host, and the step is to be asked again.
+    Again,
 }
 
 fn now() -> f64 {
@@ -128,6 +139,18 @@ fn now() -> f64 {
 pub(crate) fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// A step that found its host held by earlier runs' steps every time it was asked.
+fn held_too_long(step: &strata_plan::Step) -> Failure {
+    Failure {
+        step: step.id.clone(),
+        host: step.host.clone(),
+        action: "wait for earlier runs' steps on the host".into(),
+        status: Some(strata_ops::WAITED),
+        stderr: "steps of earlier, interrupted runs held the host's lock each time".into(),
+        skipped: Vec::new(),
+    }
 }
 
 /// Each host's machine id ("unknown" for a host that does not answer), read in parallel.
@@ -301,7 +324,7 @@ impl StepRunner<'_> {
         let retries = crate::step::step_def(self.target.catalog, step)
             .map(|d| d.retries)
             .unwrap_or(0);
-        let mut outcome = self.run(i);
+        let mut outcome = self.run_after_earlier_runs(i);
         for attempt in 1..=retries {
             let Outcome::Failed(f) = &outcome else { break };
             (self.log)(
@@ -315,9 +338,24 @@ impl StepRunner<'_> {
                 ),
             );
             std::thread::sleep(RETRY_DELAY);
-            outcome = self.run(i);
+            outcome = self.run_after_earlier_runs(i);
         }
         outcome
+    }
+
+    /// `run`, asked again when its apply found an earlier, interrupted run's step still
+    /// running on the host and waited for it (its facts were from before that one ended).
+    fn run_after_earlier_runs(&self, i: usize) -> Outcome {
+        let mut waits = 0;
+        loop {
+            match self.run(i) {
+                Outcome::Again if waits < 3 => waits += 1,
+                Outcome::Again => {
+                    return Outcome::Failed(held_too_long(&self.target.plan.steps[i]))
+                }
+                outcome => return outcome,
+            }
+        }
     }
 
     fn run(&self, i: usize) -> Outcome {
@@ -446,7 +484,12 @@ impl StepRunner<'_> {
         if !changes.is_empty() {
             touched.store(true, Ordering::SeqCst);
         }
-        let result = transport.run(&strata_ops::apply_script(&actions), options.timeout);
+        let script = strata_ops::exclusive(
+            &strata_ops::apply_script(&actions),
+            &options.host_lock,
+            LOCK_WAIT_S,
+        );
+        let result = transport.run(&script, options.timeout);
         let out = match result {
             Ok(out) => out,
             Err(e) => {
@@ -461,6 +504,16 @@ impl StepRunner<'_> {
             );
         }
         let parsed = strata_ops::parse_apply(&actions, &out.stdout);
+        if parsed.waited && out.status == strata_ops::WAITED {
+            log(
+                &step.host,
+                &format!(
+                    "{}: waited for an earlier run's step on this host; asking again",
+                    step.id
+                ),
+            );
+            return Outcome::Again;
+        }
         if let Some(failed) = store(&parsed.outputs) {
             return failed;
         }
@@ -529,7 +582,14 @@ impl Reporter<'_> {
             log,
         } = self;
         let step = &plan.steps[i];
+        // `run_after_earlier_runs` asks a step again until it settles; one that comes here
+        // unsettled is reported as the failure it would be.
+        let outcome = match outcome {
+            Outcome::Again => Outcome::Failed(held_too_long(step)),
+            settled => settled,
+        };
         match outcome {
+            Outcome::Again => {}
             Outcome::Done { actions, found } => {
                 sched.done(i);
                 if found == Found::NoOperations {

@@ -77,6 +77,7 @@ fn run(dir: &Path) -> (Report, Vec<Event>) {
         parallel: 4,
         timeout: Duration::from_secs(30),
         log_dir: dir.join("logs"),
+        host_lock: dir.join("apply.lock").display().to_string(),
     };
     let events = Mutex::new(Vec::new());
     let report = deploy(&target, &options, &|e| events.lock().unwrap().push(e)).unwrap();
@@ -151,5 +152,46 @@ fn a_failed_step_stops_only_what_depends_on_it() {
     assert!(again.failures.is_empty(), "{:?}", again.failures);
     assert_eq!(lines(&dir, "b"), ["configure", "start"]);
     assert_eq!(lines(&dir, "a"), ["configure", "start"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// While an earlier, interrupted run's command still holds a host (its lock), the steps
+/// there wait for it, then are asked again on fresh facts: each still runs exactly once.
+#[test]
+fn a_step_waits_for_an_earlier_runs_command_still_running_on_its_host() {
+    let dir = scratch("held");
+    let lock = dir.join("apply.lock");
+    let mut holder = std::process::Command::new("flock")
+        .arg(&lock)
+        .args(["sleep", "1.5"])
+        .spawn()
+        .unwrap();
+    while std::process::Command::new("flock")
+        .arg("-n")
+        .arg(&lock)
+        .arg("true")
+        .status()
+        .unwrap()
+        .success()
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let started = std::time::Instant::now();
+    let (report, _) = run(&dir);
+    holder.wait().unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert!(started.elapsed() >= Duration::from_millis(800), "it waited");
+    for host in ["a", "b"] {
+        assert_eq!(
+            lines(&dir, host),
+            ["configure", "start"],
+            "{host}: once each"
+        );
+    }
+    let log = std::fs::read_to_string(dir.join("logs/a.log")).unwrap();
+    assert!(
+        log.contains("waited for an earlier run's step on this host"),
+        "{log}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

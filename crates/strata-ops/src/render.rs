@@ -60,6 +60,9 @@ pub struct ApplyResult {
     pub finished: usize,
     /// Actions not run because their guard held when asked again (see `Action::recheck`).
     pub skipped: Vec<usize>,
+    /// The host's lock was held by an earlier run's step, and the apply waited for it and
+    /// ran nothing (see `exclusive`).
+    pub waited: bool,
     pub failure: Option<Failure>,
     /// Values read by fetches: (output name, value).
     pub outputs: Vec<(String, String)>,
@@ -96,6 +99,31 @@ pub fn apply_script(actions: &[Action]) -> String {
     script
 }
 
+/// Where a host's apply scripts take their lock.
+pub const HOST_LOCK: &str = "/run/strata/apply.lock";
+
+/// The status of an apply that found an earlier run's step still running on its host and
+/// waited for it to end: nothing of the step ran, its facts are out of date, ask again.
+pub const WAITED: i32 = 75;
+
+/// `script` run under the host's lock (`flock` on `lock`), which every process it starts
+/// inherits: when a deploy is killed, the commands its ssh session had started on a host
+/// go on and hold the lock until they end, and the next run's steps there wait for them
+/// (at most `wait_s`) instead of racing them. An apply that had to wait exits `WAITED`
+/// right after, having run nothing, so that the step is asked again on fresh facts.
+pub fn exclusive(script: &str, lock: &str, wait_s: u32) -> String {
+    let l = quote(lock);
+    format!(
+        "mkdir -p \"$(dirname {l})\" && exec 9>{l} || exit 1\n\
+         if ! flock -n 9; then\n\
+         \x20 echo '@W'\n\
+         \x20 echo 'strata: a step of an earlier, interrupted run still runs on this host: waiting for it to end' >&2\n\
+         \x20 flock -w {wait_s} 9 || {{ echo 'strata: it still runs after {wait_s} s; see `ps -ef` on the host' >&2; exit 1; }}\n\
+         \x20 exit {WAITED}\n\
+         fi\n{script}"
+    )
+}
+
 /// Reads what an apply script printed.
 pub fn parse_apply(actions: &[Action], stdout: &str) -> ApplyResult {
     let mut result = ApplyResult::default();
@@ -117,7 +145,9 @@ pub fn parse_apply(actions: &[Action], stdout: &str) -> ApplyResult {
             }
             continue;
         }
-        if let Some(k) = line.strip_prefix("@K").and_then(|k| k.parse().ok()) {
+        if line == "@W" {
+            result.waited = true;
+        } else if let Some(k) = line.strip_prefix("@K").and_then(|k| k.parse().ok()) {
             result.skipped.push(k);
         } else if let Some(k) = line.strip_prefix("@O").and_then(|k| k.parse().ok()) {
             capture = Some((k, String::new()));

@@ -680,3 +680,53 @@ fn a_guard_is_asked_again_when_an_earlier_action_of_the_step_changed_something()
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The host's lock held (as by a killed run's command that goes on): an apply waits until
+/// it is free, runs nothing, and says it waited; once free, the next apply runs.
+#[test]
+fn an_apply_waits_for_an_earlier_runs_step_and_then_runs_nothing() {
+    let dir = std::env::temp_dir().join(format!("strata-ops-lock-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (lock, ran) = (dir.join("apply.lock"), dir.join("ran"));
+    let lock_s = lock.display().to_string();
+    let mut holder = std::process::Command::new("flock")
+        .args([&lock_s, "sleep", "1.5"])
+        .spawn()
+        .unwrap();
+    while sh(&format!("flock -n {} true", quote(&lock_s)))
+        .status
+        .success()
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let actions = plan(
+        &[Op::Command {
+            run: format!("touch {}", quote(&ran.display().to_string())),
+            creates: None,
+            unless: None,
+        }],
+        &Facts::default(),
+    );
+    let script = exclusive(&apply_script(&actions), &lock_s, 30);
+    let started = std::time::Instant::now();
+    let out = sh(&script);
+    assert_eq!(out.status.code(), Some(WAITED));
+    assert!(started.elapsed() >= std::time::Duration::from_millis(800));
+    let result = parse_apply(&actions, &String::from_utf8_lossy(&out.stdout));
+    assert!(result.waited && result.finished == 0);
+    assert!(
+        !ran.exists(),
+        "nothing ran while the earlier step held the host"
+    );
+    holder.wait().unwrap();
+    let out = sh(&script);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!parse_apply(&actions, &String::from_utf8_lossy(&out.stdout)).waited);
+    assert!(ran.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

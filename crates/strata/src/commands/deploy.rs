@@ -115,6 +115,7 @@ pub fn run(
         parallel,
         timeout: Duration::from_secs(step_timeout),
         log_dir: dir.join("logs"),
+        host_lock: strata_ops::HOST_LOCK.to_owned(),
     };
     let shared = Mutex::new(&mut *out);
     let print = |text: String| {
