@@ -23,6 +23,9 @@ use crate::schedule::{Node, Schedule};
 use crate::state::StepRecord;
 use crate::{EngineError, Target};
 
+/// What a step whose connection died under it was doing, as its failure says.
+const LOST: &str = "stay connected to the host (lost while the step ran)";
+
 /// Longest an apply waits for a step of an earlier, interrupted run that still runs on its
 /// host (a killed deploy's commands go on there).
 const LOCK_WAIT_S: u32 = 600;
@@ -494,7 +497,11 @@ impl StepRunner<'_> {
             Ok(out) => out,
             Err(e) => {
                 let _ = record("failed", false, Some(&e.to_string()));
-                return fail("reach the host", None, &e.to_string());
+                let what = match e {
+                    strata_transport::TransportError::Lost { .. } => LOST,
+                    _ => "reach the host",
+                };
+                return fail(what, None, &e.to_string());
             }
         };
         if !out.stderr.trim().is_empty() {
@@ -542,6 +549,19 @@ impl StepRunner<'_> {
         if let Some(f) = parsed.failure {
             let _ = record("failed", true, Some(&actions[f.action].describe));
             return fail(&actions[f.action].describe, Some(f.status), &out.stderr);
+        }
+        if out.status == 255 {
+            // ssh's own status, with no failure the script reported: the connection ended
+            // under it (keepalives unanswered: the link or the host is gone).
+            let _ = record("failed", true, Some("the connection was lost"));
+            return fail(
+                LOST,
+                Some(out.status),
+                &format!(
+                    "{}\nssh ended with 255 while the step ran on {}",
+                    out.stderr, step.host
+                ),
+            );
         }
         if !out.success() {
             let _ = record("failed", true, Some("the apply script failed"));

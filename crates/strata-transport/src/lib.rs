@@ -21,7 +21,15 @@ pub enum TransportError {
     Timeout { host: String, seconds: u64 },
     #[error("{host}: cannot connect: {detail}")]
     Connect { host: String, detail: String },
+    #[error("{host}: the connection was lost while the script ran: {detail}")]
+    Lost { host: String, detail: String },
 }
+
+/// How often ssh asks a silent host whether it is still there, and how many answers it may
+/// miss: a link that dies under a running step is known dead within about 6 s, instead of
+/// waiting on TCP for many minutes.
+const ALIVE_INTERVAL_S: u32 = 2;
+const ALIVE_MISSES: u32 = 3;
 
 /// What a script did.
 #[derive(Debug, Clone)]
@@ -92,6 +100,10 @@ impl Ssh {
             "ConnectTimeout={}",
             self.connect_timeout.as_secs().max(1)
         ))
+        .arg("-o")
+        .arg(format!("ServerAliveInterval={ALIVE_INTERVAL_S}"))
+        .arg("-o")
+        .arg(format!("ServerAliveCountMax={ALIVE_MISSES}"))
         .arg(format!("{}@{}", self.user, self.address));
         cmd
     }
@@ -122,6 +134,19 @@ impl Transport for Ssh {
                 })
             }
         }
+        // ssh's own status once the script had started: the link (or the host) went away.
+        if out.status == 255 && lost_link(&out.stderr) {
+            return Err(TransportError::Lost {
+                host: self.host.clone(),
+                detail: out
+                    .stderr
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned(),
+            });
+        }
         Ok(out)
     }
 
@@ -134,6 +159,20 @@ impl Transport for Ssh {
             .stderr(Stdio::null())
             .status();
     }
+}
+
+/// Whether ssh's stderr says the connection died (keepalives unanswered, the master
+/// connection gone, a reset), rather than the script exiting 255 itself.
+fn lost_link(stderr: &str) -> bool {
+    stderr.lines().rev().take(3).any(|l| {
+        l.contains("Timeout, server")
+            || l.contains("not responding")
+            || l.contains("Connection to ") && l.contains(" closed")
+            || l.contains("Broken pipe")
+            || l.contains("Connection reset")
+            || l.contains("mux_client_read_packet")
+            || l.contains("client_loop: send disconnect")
+    })
 }
 
 /// The deployer's own machine.
@@ -216,6 +255,19 @@ fn run_with_timeout(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_lost_link_is_told_from_a_script_that_exits_255() {
+        assert!(super::lost_link("Timeout, server 10.0.0.5 not responding."));
+        assert!(super::lost_link(
+            "Connection to 10.0.0.5 closed by remote host."
+        ));
+        assert!(super::lost_link(
+            "mux_client_read_packet: read header failed: Broken pipe"
+        ));
+        assert!(!super::lost_link("my-script: exit 255 on purpose"));
+        assert!(!super::lost_link(""));
+    }
+
     use super::*;
 
     #[test]

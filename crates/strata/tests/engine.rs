@@ -518,3 +518,73 @@ fn hosts_made_again_are_not_trusted_with_steps_done_on_their_predecessors() {
     );
     assert_converged();
 }
+
+/// A link lost while a step runs on its host fails that step within seconds, naming the
+/// host, instead of holding the deploy until the step's timeout (ssh keepalives).
+#[test]
+fn a_link_lost_mid_step_fails_that_step_within_seconds() {
+    use std::io::BufRead;
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let spec = "crates/strata/tests/fixtures/engine/slow.yaml";
+    let catalog = root().join("crates/strata/tests/fixtures/engine/catalog");
+    let _lab = LabGuard::fresh("losttest");
+    let up = command(&["lab", "up", spec])
+        .env("STRATA_CATALOG", &catalog)
+        .output()
+        .unwrap();
+    assert!(up.status.success(), "{}", text(&up));
+    let mut deploy = command(&["deploy", "--json", spec])
+        .env("STRATA_CATALOG", &catalog)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Events through a channel, so that a step that never fails fails the test in bounded
+    // time instead of hanging it.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stdout = deploy.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |what: &str, limit: Duration| -> Option<String> {
+        let until = std::time::Instant::now() + limit;
+        loop {
+            let left = until.checked_duration_since(std::time::Instant::now())?;
+            let line = rx.recv_timeout(left).ok()?;
+            if line.contains(what) && line.contains("slow:settle") {
+                return Some(line);
+            }
+        }
+    };
+    // Wait until the slow step runs on its host, then cut the host's link.
+    wait_for("\"started\"", Duration::from_secs(60)).expect("the slow step started");
+    std::thread::sleep(Duration::from_secs(2));
+    let netns = "strata.losttest.s-0";
+    let link = |state: &str| {
+        assert!(Command::new("ip")
+            .args(["-n", netns, "link", "set", "eth0", state])
+            .status()
+            .unwrap()
+            .success())
+    };
+    link("down");
+    let cut = std::time::Instant::now();
+    let failed = wait_for("\"failed\"", Duration::from_secs(45)).map(|l| (cut.elapsed(), l));
+    let _ = deploy.kill();
+    let _ = deploy.wait();
+    link("up");
+    let (after, event) = failed.expect("the step failed within 45 s of the cut");
+    eprintln!("the step failed {after:?} after the cut: {event}");
+    assert!(after < Duration::from_secs(30), "{after:?}: {event}");
+    assert!(
+        event.contains("s-0") && event.contains("stay connected to the host"),
+        "{event}"
+    );
+}
