@@ -416,6 +416,64 @@ fn random_secret(derive: Option<&str>) -> String {
     out
 }
 
+/// Where one step of the plan stands after the last run, for `strata status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepState {
+    /// Done by the last run.
+    Done,
+    /// Done by an earlier run; the last run did not get to it (it may have drifted since).
+    DoneEarlier,
+    /// Failed in the last run, with the journal's detail.
+    Failed(String),
+    /// Not run by the last run because a step it needs failed or was skipped.
+    Skipped,
+    /// Never run, or not reached by the last run (interrupted) and never done before.
+    NotRun,
+    /// Its service has no operations: nothing to run.
+    NotDeployed,
+}
+
+/// Each step's state, in plan order: what the last run did to it, and what earlier runs did
+/// to the steps it did not reach. A step done long ago and skipped now is not "done".
+pub fn step_states(
+    plan: &strata_plan::Plan,
+    catalog: &strata_catalog::Catalog,
+    rows: &[StepRow],
+    last_run: Option<i64>,
+) -> Vec<StepState> {
+    // A step the catalog gives no operations does nothing and is never journaled.
+    let empty = |step: &strata_plan::Step| {
+        !crate::step::is_packages_step(step)
+            && crate::step::step_def(catalog, step).is_none_or(|d| d.ops.is_empty())
+    };
+    let by_id: HashMap<&str, &StepRow> = rows.iter().map(|r| (r.id.as_str(), r)).collect();
+    let mut states: Vec<StepState> = Vec::with_capacity(plan.steps.len());
+    for step in &plan.steps {
+        let row = by_id.get(step.id.as_str());
+        let state = if plan.not_deployed.contains(&step.service) || empty(step) {
+            StepState::NotDeployed
+        } else {
+            match row {
+                Some(r) if Some(r.run) == last_run && r.status == "done" => StepState::Done,
+                Some(r) if Some(r.run) == last_run => {
+                    StepState::Failed(r.detail.clone().unwrap_or_default())
+                }
+                _ if step
+                    .needs
+                    .iter()
+                    .any(|&n| matches!(states[n], StepState::Failed(_) | StepState::Skipped)) =>
+                {
+                    StepState::Skipped
+                }
+                Some(r) if r.status == "done" => StepState::DoneEarlier,
+                _ => StepState::NotRun,
+            }
+        };
+        states.push(state);
+    }
+    states
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

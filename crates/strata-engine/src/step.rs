@@ -33,7 +33,7 @@ pub(crate) fn step_ops_located(
     host: HostId,
     outputs: &crate::render::Outputs,
 ) -> Result<Vec<Op>, crate::render::RenderError> {
-    if step.service == "base" && step.action == "packages" {
+    if is_packages_step(step) {
         return Ok(vec![Op::Packages {
             names: strata_plan::host_packages(model, catalog, host)
                 .into_iter()
@@ -44,6 +44,11 @@ pub(crate) fn step_ops_located(
         .map(|d| d.ops.as_slice())
         .unwrap_or(&[]);
     renderer.ops_located(defs, &renderer.context(model, host, step, outputs))
+}
+
+/// The step that installs a host's packages (the planner's own, with no catalog entry).
+pub(crate) fn is_packages_step(step: &strata_plan::Step) -> bool {
+    step.service == "base" && step.action == "packages"
 }
 
 /// The catalog's definition of a plan step: the service's own step, or what a provider

@@ -4,12 +4,16 @@
 //! second changes nothing; a failing step stops only what depends on it, which is reported
 //! under it, while the other host finishes.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use strata_catalog::Catalog;
-use strata_engine::{deploy, DeployOptions, Event, Inventory, Redactor, Report, State, Target};
+use strata_engine::{
+    deploy, step_states, DeployOptions, Event, Inventory, Redactor, Report, State, StepState,
+    Target,
+};
 use strata_source::{Diagnostics, SourceMap};
 use strata_transport::{Local, Transport};
 
@@ -21,8 +25,9 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// The `demo` service: `configure` then `start` on every host; each step appends its name
-/// to `<dir>/<host>` once (guarded), and `start` fails on a host listed in `<dir>/fail`.
+/// The `demo` service: `configure`, `start`, `check` on every host; each step appends its
+/// name to `<dir>/<host>` once (guarded), and `start` fails on a host listed in
+/// `<dir>/fail` while that file exists.
 fn catalog_dir(dir: &Path) -> PathBuf {
     let catalog = dir.join("catalog");
     std::fs::create_dir_all(catalog.join("services")).unwrap();
@@ -35,9 +40,10 @@ fn catalog_dir(dir: &Path) -> PathBuf {
     std::fs::write(
         catalog.join("services/demo.yaml"),
         format!(
-            "name: demo\nsteps:\n  - action: configure\n    ops:\n      - command: {}\n  - action: start\n    after: [configure]\n    ops:\n      - command: {{ run: \"! grep -qx {{{{ host.name }}}} {d}/fail\", unless: \"grep -qx start {d}/{{{{ host.name }}}}\" }}\n      - command: {}\n",
+            "name: demo\nsteps:\n  - action: configure\n    ops:\n      - command: {}\n  - action: start\n    after: [configure]\n    ops:\n      - command: {{ run: \"! grep -qx {{{{ host.name }}}} {d}/fail\", unless: \"test ! -e {d}/fail\" }}\n      - command: {}\n  - action: check\n    after: [start]\n    ops:\n      - command: {}\n",
             log("configure"),
             log("start"),
+            log("check"),
             d = dir.display()
         ),
     )
@@ -49,6 +55,12 @@ const SPEC: &str = "cloud: walk\nroles:\n  Demo: { services: [demo] }\nsites:\n 
 
 /// Deploys the spec with the local transport for every host; the report and the events.
 fn run(dir: &Path) -> (Report, Vec<Event>) {
+    let (report, events, _) = run_and_look(dir);
+    (report, events)
+}
+
+/// `run`, and each step's state afterwards as `strata status` reads it, by step id.
+fn run_and_look(dir: &Path) -> (Report, Vec<Event>, HashMap<String, StepState>) {
     let mut sources = SourceMap::new();
     let mut diags = Diagnostics::new();
     let catalog = Catalog::load(&mut sources, Some(&catalog_dir(dir)), &mut diags).unwrap();
@@ -81,7 +93,16 @@ fn run(dir: &Path) -> (Report, Vec<Event>) {
     };
     let events = Mutex::new(Vec::new());
     let report = deploy(&target, &options, &|e| events.lock().unwrap().push(e)).unwrap();
-    (report, events.into_inner().unwrap())
+    let last = target.state.last_run().unwrap().map(|(id, _)| id);
+    let rows = target.state.steps().unwrap();
+    let states = step_states(&plan, &catalog, &rows, last);
+    let by_id = plan
+        .steps
+        .iter()
+        .map(|s| s.id.clone())
+        .zip(states)
+        .collect();
+    (report, events.into_inner().unwrap(), by_id)
 }
 
 fn lines(dir: &Path, host: &str) -> Vec<String> {
@@ -97,9 +118,9 @@ fn every_step_runs_once_in_order_and_a_second_run_changes_nothing() {
     let dir = scratch("once");
     let (first, _) = run(&dir);
     assert!(first.failures.is_empty(), "{:?}", first.failures);
-    assert_eq!(first.changed, 4, "configure and start on two hosts");
+    assert_eq!(first.changed, 6, "configure, start and check on two hosts");
     for host in ["a", "b"] {
-        assert_eq!(lines(&dir, host), ["configure", "start"], "{host}");
+        assert_eq!(lines(&dir, host), ["configure", "start", "check"], "{host}");
     }
     let (second, events) = run(&dir);
     assert_eq!(
@@ -111,7 +132,7 @@ fn every_step_runs_once_in_order_and_a_second_run_changes_nothing() {
     for host in ["a", "b"] {
         assert_eq!(
             lines(&dir, host),
-            ["configure", "start"],
+            ["configure", "start", "check"],
             "{host}: nothing ran again"
         );
     }
@@ -132,11 +153,20 @@ fn a_failed_step_stops_only_what_depends_on_it() {
         "{}",
         failure.action
     );
-    assert_eq!(lines(&dir, "a"), ["configure", "start"], "a finishes");
+    assert_eq!(
+        lines(&dir, "a"),
+        ["configure", "start", "check"],
+        "a finishes"
+    );
     assert_eq!(
         lines(&dir, "b"),
         ["configure"],
         "b stops at its failed start"
+    );
+    assert_eq!(
+        failure.skipped,
+        ["one/b/demo:check"],
+        "reported under the failure"
     );
     let failed: Vec<&str> = events
         .iter()
@@ -150,8 +180,8 @@ fn a_failed_step_stops_only_what_depends_on_it() {
     std::fs::remove_file(dir.join("fail")).unwrap();
     let (again, _) = run(&dir);
     assert!(again.failures.is_empty(), "{:?}", again.failures);
-    assert_eq!(lines(&dir, "b"), ["configure", "start"]);
-    assert_eq!(lines(&dir, "a"), ["configure", "start"]);
+    assert_eq!(lines(&dir, "b"), ["configure", "start", "check"]);
+    assert_eq!(lines(&dir, "a"), ["configure", "start", "check"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -184,7 +214,7 @@ fn a_step_waits_for_an_earlier_runs_command_still_running_on_its_host() {
     for host in ["a", "b"] {
         assert_eq!(
             lines(&dir, host),
-            ["configure", "start"],
+            ["configure", "start", "check"],
             "{host}: once each"
         );
     }
@@ -193,5 +223,28 @@ fn a_step_waits_for_an_earlier_runs_command_still_running_on_its_host() {
         log.contains("waited for an earlier run's step on this host"),
         "{log}"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// What `strata status` reads after a run that failed: a step the failure stopped is
+/// "skipped", even though an earlier run did it; nothing skipped counts as done.
+#[test]
+fn status_after_a_failure_counts_skipped_steps_as_skipped() {
+    let dir = scratch("status");
+    let (first, _, states) = run_and_look(&dir);
+    assert!(first.failures.is_empty());
+    assert!(states
+        .values()
+        .all(|s| matches!(s, StepState::Done | StepState::NotDeployed)));
+    std::fs::write(dir.join("fail"), "b\n").unwrap();
+    let (second, _, states) = run_and_look(&dir);
+    assert_eq!(second.failures.len(), 1);
+    assert!(matches!(states["one/b/demo:start"], StepState::Failed(_)));
+    assert_eq!(
+        states["one/b/demo:check"],
+        StepState::Skipped,
+        "done earlier, skipped now"
+    );
+    assert_eq!(states["one/a/demo:check"], StepState::Done);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -318,43 +318,59 @@ pub fn status(home: &Path, args: &SpecArgs, out: &mut Printer) -> anyhow::Result
         return Ok(ExitCode::SUCCESS);
     }
     let state = State::open_read_only(&dir)?;
-    let rows = state.steps()?;
-    let by_id: std::collections::HashMap<&str, &strata_engine::StepRow> =
-        rows.iter().map(|r| (r.id.as_str(), r)).collect();
-    let (mut done, mut failed, mut pending, mut not_deployed) = (0, Vec::new(), 0, 0);
-    for s in &plan.steps {
-        if plan.not_deployed.contains(&s.service) {
-            // Its service has no operations: never done, whatever an older run journaled.
-            not_deployed += 1;
-            continue;
-        }
-        match by_id.get(s.id.as_str()) {
-            Some(r) if r.status == "done" => done += 1,
-            Some(r) => failed.push((s.id.clone(), r.detail.clone().unwrap_or_default())),
-            None => pending += 1,
-        }
-    }
-    let last = state
-        .last_run()?
+    let last = state.last_run()?;
+    let states = strata_engine::step_states(
+        &plan,
+        &loaded.catalog,
+        &state.steps()?,
+        last.as_ref().map(|(id, _)| *id),
+    );
+    use strata_engine::StepState as S;
+    let count = |f: &dyn Fn(&S) -> bool| states.iter().filter(|s| f(s)).count();
+    let done = count(&|s| matches!(s, S::Done));
+    let earlier = count(&|s| matches!(s, S::DoneEarlier));
+    let skipped = count(&|s| matches!(s, S::Skipped));
+    let not_run = count(&|s| matches!(s, S::NotRun));
+    let not_deployed = count(&|s| matches!(s, S::NotDeployed));
+    let failed: Vec<(&str, &str)> = plan
+        .steps
+        .iter()
+        .zip(&states)
+        .filter_map(|(step, s)| match s {
+            S::Failed(detail) => Some((step.id.as_str(), detail.as_str())),
+            _ => None,
+        })
+        .collect();
+    let last = last
         .map(|(id, status)| format!("run {id}: {status}"))
         .unwrap_or_else(|| "no run".into());
-    out.out(&format!(
-        "`{}` ({last}): {done} of {} steps done, {} failed, {pending} not run{}\n",
+    let mut text = format!(
+        "`{}` ({last}): of {} steps, {done} done by the last run, {} failed, {skipped} skipped because of a failure, {not_run} not run",
         model.cloud,
         plan.steps.len() - not_deployed,
         failed.len(),
-        if not_deployed == 0 {
-            String::new()
-        } else {
-            format!(
-                "; {not_deployed} more not deployed by this version ({})",
-                plan.not_deployed.join(", ")
-            )
-        }
-    ));
-    for (id, detail) in failed {
-        out.out(&format!("  failed: {id}: {detail}\n"));
+    );
+    if earlier > 0 {
+        text.push_str(&format!(", {earlier} done by an earlier run only"));
     }
+    if not_deployed > 0 {
+        text.push_str(&format!(
+            "; {not_deployed} more with nothing to run ({})",
+            if plan.not_deployed.is_empty() {
+                "no operations".to_owned()
+            } else {
+                format!(
+                    "not deployed by this version: {}",
+                    plan.not_deployed.join(", ")
+                )
+            }
+        ));
+    }
+    text.push('\n');
+    for (id, detail) in failed {
+        text.push_str(&format!("  failed: {id}: {detail}\n"));
+    }
+    out.out(&text);
     Ok(ExitCode::SUCCESS)
 }
 
