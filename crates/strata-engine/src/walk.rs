@@ -649,8 +649,14 @@ impl Reporter<'_> {
                 log(
                     &step.host,
                     &format!(
-                        "{} FAILED: {} (status {:?})\n{}",
-                        step.id, failure.action, failure.status, failure.stderr
+                        "{} FAILED: {} ({})\n{}",
+                        step.id,
+                        failure.action,
+                        failure
+                            .status
+                            .map(strata_ops::exit_status_text)
+                            .unwrap_or_else(|| "no exit status: the host did not answer".into()),
+                        failure.stderr
                     ),
                 );
                 events(Event::Failed {
