@@ -97,7 +97,19 @@ pub fn run(
         args.spec.display(),
         unix_time_now()
     );
-    let _lock = DeployLock::take(&dir, &holder)?;
+    let _lock = match DeployLock::take(&dir, &holder) {
+        Ok(lock) => lock,
+        Err(e) => {
+            if json {
+                // Automation reads events: a refused deploy is one too.
+                out.out(&format!(
+                    "{}\n",
+                    serde_json::json!({ "event": "refused", "reason": e.to_string() })
+                ));
+            }
+            return Err(e.into());
+        }
+    };
     // External clusters' client keys, from the deployer's keyrings, before any host is touched.
     strata_engine::import_external_keys(model, &state)?;
     let (inventory, in_lab) = inventory(home, model, &dir, ssh_config)?;
@@ -374,13 +386,43 @@ pub fn status(home: &Path, args: &SpecArgs, out: &mut Printer) -> anyhow::Result
     Ok(ExitCode::SUCCESS)
 }
 
-/// Local time as the holder of the lock writes it (seconds since the epoch, for any reader).
+/// Now, as the holder of the lock writes it: a UTC date and time any reader can read.
 fn unix_time_now() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    format!("{secs} (unix time)")
+    utc(secs)
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` for seconds since the epoch (the civil-from-days algorithm).
+fn utc(secs: u64) -> String {
+    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rest / 3_600,
+        rest % 3_600 / 60,
+        rest % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_reads_as_a_date() {
+        assert_eq!(super::utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(super::utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(super::utc(1_796_171_696), "2026-12-02 00:34:56 UTC");
+    }
 }
 
 /// "write 20, run 5, enable 1" rather than 26 lines: actions counted by their verb, with the
