@@ -415,16 +415,6 @@ fn utc(secs: u64) -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn utc_reads_as_a_date() {
-        assert_eq!(super::utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(super::utc(951_782_400), "2000-02-29 00:00:00 UTC");
-        assert_eq!(super::utc(1_796_171_696), "2026-12-02 00:34:56 UTC");
-    }
-}
-
 /// "write 20, run 5, enable 1" rather than 26 lines: actions counted by their verb, with the
 /// one thing when there is only one.
 fn summarize(actions: &[String]) -> String {
@@ -476,4 +466,14 @@ fn count_by(
         *counts.entry(key(s)).or_default() += 1;
     }
     counts
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_reads_as_a_date() {
+        assert_eq!(super::utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(super::utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(super::utc(1_796_171_696), "2026-12-02 00:34:56 UTC");
+    }
 }
