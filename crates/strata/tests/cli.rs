@@ -756,3 +756,25 @@ fn a_key_removed_by_an_override_is_missed_at_the_override() {
         run.transcript()
     );
 }
+
+/// A deploy with no lab of its cloud and no `--ssh-config` says so at once and makes
+/// nothing, instead of trying the nodes' addresses until they time out.
+#[test]
+fn deploying_without_a_lab_or_servers_says_how_to_get_one() {
+    let home = root().join("target/no-lab-home");
+    let _ = std::fs::remove_dir_all(&home);
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["deploy", "examples/all-in-one.yaml"])
+        .current_dir(root())
+        .env("STRATA_HOME", &home)
+        .env_remove("STRATA_CATALOG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("`aio` has no lab on this machine: `strata lab up SPEC` makes one, or give `--ssh-config FILE`"),
+        "{stderr}"
+    );
+    assert!(!home.join("clouds/aio/state.db").exists(), "nothing made");
+}

@@ -23,7 +23,7 @@ pub fn run(
     let plan = strata_plan::build(model, &loaded.catalog)?;
     let dir = super::deploy::cloud_dir(home, &model.cloud);
     let state = Arc::new(super::deploy::deployed_state(home, model, &args.spec)?);
-    let (inventory, _) = super::deploy::inventory(home, model, &dir, ssh_config)?;
+    let (inventory, _) = super::deploy::inventory(home, model, &dir, ssh_config, false)?;
     let target = strata_engine::Target {
         model,
         catalog: &loaded.catalog,

@@ -37,14 +37,39 @@ pub fn deployed_state(
 
 /// How to reach each host: through the lab's network when a lab of this cloud exists, else
 /// directly at the node's address with the operator's ssh_config.
+/// `servers`: the user asked for the nodes' own addresses (e.g. `plan --probe`), with the
+/// system's ssh configuration when no `--ssh-config` is given.
 pub(super) fn inventory(
     home: &Path,
     model: &strata_model::Model,
     state_dir: &Path,
     ssh_config: Option<&Path>,
+    servers: bool,
 ) -> anyhow::Result<(Inventory, bool)> {
     let lab = strata_lab::LabState::new(home, &model.cloud);
     let in_lab = lab.exists() && !lab.hosts().is_empty();
+    // Plain SSH to the nodes' addresses only when asked for: a cloud whose lab is gone or
+    // stopped is said to be so, not tried at addresses nothing answers on.
+    if in_lab && ssh_config.is_none() {
+        let stopped: Vec<String> = lab
+            .status()
+            .into_iter()
+            .filter(|h| !h.running)
+            .map(|h| h.name)
+            .collect();
+        if !stopped.is_empty() {
+            anyhow::bail!(
+                "the lab of `{}` is not running (stopped: {}): `strata lab up SPEC` starts it again",
+                model.cloud,
+                stopped.join(", ")
+            );
+        }
+    } else if !in_lab && ssh_config.is_none() && !servers {
+        anyhow::bail!(
+            "`{}` has no lab on this machine: `strata lab up SPEC` makes one, or give `--ssh-config FILE` to reach real servers",
+            model.cloud
+        );
+    }
     let control_dir = control_dir(state_dir)?;
     let mut inventory = Inventory::new();
     for h in &model.hosts {
@@ -90,6 +115,8 @@ pub fn run(
     let model = loaded.model.as_ref().expect("valid");
     let plan = strata_plan::build(model, &loaded.catalog)?;
     let dir = cloud_dir(home, &model.cloud);
+    // Where the hosts are is settled first: a cloud with nowhere to go gets no state.
+    let (inventory, in_lab) = inventory(home, model, &dir, ssh_config, false)?;
     let state = Arc::new(State::open(&dir)?);
     let holder = format!(
         "pid {} (strata deploy {}) since {}",
@@ -112,7 +139,6 @@ pub fn run(
     };
     // External clusters' client keys, from the deployer's keyrings, before any host is touched.
     strata_engine::import_external_keys(model, &state)?;
-    let (inventory, in_lab) = inventory(home, model, &dir, ssh_config)?;
     if !json {
         out.note(&format!(
             "strata: deploying `{}`: {} steps on {} hosts{}\n",

@@ -33,7 +33,7 @@ pub fn run(
     } else {
         // Looking only: nothing is created, and no secret generated (deploy makes them).
         let state = Arc::new(strata_engine::State::open_read_only(&dir)?);
-        let (inventory, _) = super::deploy::inventory(home, model, &dir, ssh_config)?;
+        let (inventory, _) = super::deploy::inventory(home, model, &dir, ssh_config, probe)?;
         let target = strata_engine::Target {
             model,
             catalog: &loaded.catalog,
