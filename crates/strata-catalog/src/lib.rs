@@ -122,6 +122,10 @@ pub struct StepDef {
     /// How many times the step is run again after failing, when its operations are safe to
     /// repeat (e.g. joining a cluster whose first member is still starting). 0 by default.
     pub retries: u32,
+    /// Logs on the host that say why the step failed when its commands' output does not
+    /// (`keystone-manage` writes its errors to /var/log/keystone): their last lines go into
+    /// the failure report. Templates, like the operations.
+    pub logs: Vec<String>,
 }
 
 /// An operation as the catalog writes it (see strata-ops for what each does).

@@ -469,9 +469,10 @@ fn step_def(
             "doc",
             "ops",
             "retries",
+            "logs",
         ]
     } else {
-        &["estimate_s", "doc", "ops", "retries"]
+        &["estimate_s", "doc", "ops", "retries", "logs"]
     };
     let sr = MapReader::new(item, &format!("a step of {what}"), keys, diags);
     let action = if lifecycle {
@@ -532,6 +533,7 @@ fn step_def(
         retries: uint(sr.get("retries"), "`retries`", 20, diags)
             .map(|r| r.value)
             .unwrap_or(0),
+        logs: strings(sr.get("logs"), "`logs`", diags),
     })
 }
 

@@ -144,6 +144,37 @@ pub(crate) fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// What a failure report shows of a command's output: the lines that say what went wrong
+/// (an error, an exception, a refusal), wherever they are, then the last lines. A Python
+/// program's last lines are often a traceback of its shutdown, not the cause.
+pub(crate) fn why(stderr: &str) -> String {
+    const SAYS_WHY: [&str; 7] = [
+        "error",
+        "exception",
+        "fatal",
+        "denied",
+        "refused",
+        "failed",
+        "cannot",
+    ];
+    let last = tail(stderr, 10);
+    let causes: Vec<&str> = stderr
+        .lines()
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            SAYS_WHY.iter().any(|w| l.contains(w))
+        })
+        .filter(|l| !last.contains(l.trim()))
+        .collect();
+    if causes.is_empty() {
+        return last;
+    }
+    format!(
+        "what it said went wrong:\n{}\n--- its last lines:\n{last}",
+        causes[causes.len().saturating_sub(5)..].join("\n")
+    )
+}
+
 /// A step that found its host held by earlier runs' steps every time it was asked.
 fn held_too_long(step: &strata_plan::Step) -> Failure {
     Failure {
@@ -361,6 +392,37 @@ impl StepRunner<'_> {
         }
     }
 
+    /// The last lines of the logs the step's catalog names (`logs:`), read from its host
+    /// for a failure report; empty when it names none or they cannot be read.
+    fn logs_of(
+        &self,
+        step: &strata_plan::Step,
+        host: usize,
+        outputs: &crate::render::Outputs,
+        transport: &dyn strata_transport::Transport,
+    ) -> String {
+        let Some(def) = crate::step::step_def(self.target.catalog, step) else {
+            return String::new();
+        };
+        if def.logs.is_empty() {
+            return String::new();
+        }
+        let ctx = self
+            .renderer
+            .context(self.target.model, host, step, outputs);
+        let paths: Vec<String> = def
+            .logs
+            .iter()
+            .filter_map(|l| self.renderer.render(l, &ctx).ok())
+            .map(|p| strata_ops::quote(&p))
+            .collect();
+        let script = format!("tail -n 15 -v -- {} 2>/dev/null", paths.join(" "));
+        match transport.run(&script, Duration::from_secs(20)) {
+            Ok(out) if !out.stdout.trim().is_empty() => format!("\n{}", out.stdout),
+            _ => String::new(),
+        }
+    }
+
     fn run(&self, i: usize) -> Outcome {
         let Target {
             model,
@@ -387,7 +449,7 @@ impl StepRunner<'_> {
                 host: step.host.clone(),
                 action: redactor.redact(action),
                 status,
-                stderr: redactor.redact(&tail(stderr, 10)),
+                stderr: redactor.redact(&why(stderr)),
                 skipped: Vec::new(),
             })
         };
@@ -548,7 +610,12 @@ impl StepRunner<'_> {
         }
         if let Some(f) = parsed.failure {
             let _ = record("failed", true, Some(&actions[f.action].describe));
-            return fail(&actions[f.action].describe, Some(f.status), &out.stderr);
+            let said = format!(
+                "{}{}",
+                out.stderr,
+                self.logs_of(step, host, &outputs, transport.as_ref())
+            );
+            return fail(&actions[f.action].describe, Some(f.status), &said);
         }
         if out.status == 255 {
             // ssh's own status, with no failure the script reported: the connection ended
@@ -669,5 +736,25 @@ impl Reporter<'_> {
                 report.failures.push(failure);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_failure_shows_what_went_wrong_before_the_last_lines() {
+        let mut stderr = String::from("Running upgrade\nsqlalchemy.exc.OperationalError: (1050, \"Table 'application_credential' already exists\")\n");
+        for i in 0..12 {
+            stderr.push_str(&format!(
+                "  File \"/usr/lib/python3/x.py\", line {i}, in shutdown\n"
+            ));
+        }
+        let why = super::why(&stderr);
+        assert!(
+            why.starts_with("what it said went wrong:\nsqlalchemy.exc.OperationalError"),
+            "{why}"
+        );
+        assert!(why.contains("--- its last lines:"), "{why}");
+        assert_eq!(super::why("just this\n"), "just this");
     }
 }

@@ -27,7 +27,7 @@ fn scratch(name: &str) -> PathBuf {
 
 /// The `demo` service: `configure`, `start`, `check` on every host; each step appends its
 /// name to `<dir>/<host>` once (guarded), and `start` fails on a host listed in
-/// `<dir>/fail` while that file exists.
+/// `<dir>/fail` while that file exists, writing why to the log its catalog names.
 fn catalog_dir(dir: &Path) -> PathBuf {
     let catalog = dir.join("catalog");
     std::fs::create_dir_all(catalog.join("services")).unwrap();
@@ -40,7 +40,7 @@ fn catalog_dir(dir: &Path) -> PathBuf {
     std::fs::write(
         catalog.join("services/demo.yaml"),
         format!(
-            "name: demo\nsteps:\n  - action: configure\n    ops:\n      - command: {}\n  - action: start\n    after: [configure]\n    ops:\n      - command: {{ run: \"! grep -qx {{{{ host.name }}}} {d}/fail\", unless: \"test ! -e {d}/fail\" }}\n      - command: {}\n  - action: check\n    after: [start]\n    ops:\n      - command: {}\n",
+            "name: demo\nsteps:\n  - action: configure\n    ops:\n      - command: {}\n  - action: start\n    after: [configure]\n    logs: [\"{d}/{{{{ host.name }}}}.why\"]\n    ops:\n      - command: {{ run: \"if grep -qx {{{{ host.name }}}} {d}/fail; then echo the real reason is in the log > {d}/{{{{ host.name }}}}.why; echo Traceback of a shutdown >&2; exit 1; fi\", unless: \"test ! -e {d}/fail\" }}\n      - command: {}\n  - action: check\n    after: [start]\n    ops:\n      - command: {}\n",
             log("configure"),
             log("start"),
             log("check"),
@@ -149,9 +149,14 @@ fn a_failed_step_stops_only_what_depends_on_it() {
     assert_eq!(failure.step, "one/b/demo:start");
     assert_eq!(failure.status, Some(1));
     assert!(
-        failure.action.starts_with("run `! grep"),
+        failure.action.starts_with("run `if grep"),
         "{}",
         failure.action
+    );
+    assert!(
+        failure.stderr.contains("the real reason is in the log"),
+        "the step's log is in the report: {}",
+        failure.stderr
     );
     assert_eq!(
         lines(&dir, "a"),
