@@ -87,6 +87,14 @@ pub enum Command {
     /// Hand a deployment's outputs to other tools.
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Shell completions for bash, zsh or fish, on stdout
+    /// (e.g. `strata completions bash > /etc/bash_completion.d/strata`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// The man page (roff), on stdout (e.g. `strata man | man -l -`).
+    Man,
     /// Where a deployment stands: its last run, and every step's state.
     Status {
         #[command(flatten)]
@@ -112,6 +120,15 @@ pub enum ExportCommand {
         site: Option<String>,
         /// Where to write it (default: ceph-export.yaml, or ceph-export-<site>.yaml, in the
         /// cloud's state directory).
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// An Ansible inventory (YAML) of the cloud's hosts, grouped by site and by role, with
+    /// how to reach them (the lab's ssh_config when the cloud runs in the lab).
+    Inventory {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// Write it here instead of stdout.
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
     },

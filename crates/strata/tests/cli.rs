@@ -778,3 +778,61 @@ fn deploying_without_a_lab_or_servers_says_how_to_get_one() {
     );
     assert!(!home.join("clouds/aio/state.db").exists(), "nothing made");
 }
+
+/// What operators reach for: completions for three shells and a man page from the CLI's
+/// own definition, and an Ansible inventory of a spec's hosts by site and role.
+#[test]
+fn completions_man_page_and_an_ansible_inventory() {
+    for (shell, mark) in [
+        ("bash", "_strata()"),
+        ("zsh", "#compdef strata"),
+        ("fish", "complete -c strata"),
+    ] {
+        let run = strata(&["completions", shell]);
+        assert_eq!(run.code, 0, "{}", run.transcript());
+        assert!(
+            run.stdout.contains(mark),
+            "{shell}: {}",
+            &run.stdout[..200.min(run.stdout.len())]
+        );
+        for sub in ["validate", "deploy", "render"] {
+            assert!(run.stdout.contains(sub), "{shell} completes {sub}");
+        }
+    }
+    let man = strata(&["man"]);
+    assert!(
+        man.stdout.contains(".TH strata 1") && man.stdout.contains("validate"),
+        "{}",
+        man.stdout
+    );
+
+    let run = strata(&["export", "inventory", "examples/dcn.yaml"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let doc = strata_source::parse_yaml(strata_source::FileId(0), &run.stdout).unwrap();
+    let all = doc.get("all").unwrap();
+    assert_eq!(
+        all.get("hosts")
+            .unwrap()
+            .get("dcn0-3")
+            .unwrap()
+            .get("ansible_host")
+            .unwrap()
+            .as_str(),
+        Some("10.20.0.14")
+    );
+    let children = all.get("children").unwrap();
+    let members = |group: &str| -> Vec<String> {
+        children
+            .get(group)
+            .and_then(|g| g.get("hosts"))
+            .and_then(|h| h.as_map())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, _)| k.scalar_text().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(members("site_dcn1").len(), 4, "{}", run.stdout);
+    assert_eq!(members("role_Controller"), ["ctl-0", "ctl-1", "ctl-2"]);
+}

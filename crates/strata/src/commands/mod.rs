@@ -74,6 +74,23 @@ pub fn run(cli: Cli, out: &mut Printer) -> anyhow::Result<ExitCode> {
         Command::Export(ExportCommand::Ceph { spec, site, output }) => {
             export::ceph(&cli.home, &spec, site.as_deref(), output.as_deref(), out)
         }
+        Command::Export(ExportCommand::Inventory { spec, output }) => {
+            export::inventory(&cli.home, &spec, output.as_deref(), out)
+        }
+        Command::Completions { shell } => {
+            let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
+            let mut text = Vec::new();
+            clap_complete::generate(shell, &mut command, "strata", &mut text);
+            out.out(&String::from_utf8_lossy(&text));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let command = <crate::cli::Cli as clap::CommandFactory>::command();
+            let mut text = Vec::new();
+            clap_mangen::Man::new(command).render(&mut text)?;
+            out.out(&String::from_utf8_lossy(&text));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Image(ImageCommand::Build { spec }) => image::build(&cli.home, &spec, out),
         Command::Image(ImageCommand::List) => image::list(&cli.home, out),
         Command::Image(ImageCommand::Rm { key }) => image::remove(&cli.home, &key, out),
