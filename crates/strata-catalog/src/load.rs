@@ -1098,16 +1098,31 @@ mod tests {
         assert!(text.contains("runs after `nope`"), "{text}");
     }
 
-    #[test]
-    fn a_service_keeps_any_number_of_databases_each_with_its_user() {
+    /// A catalog of these files (and the built-in ones with `builtin`), and what loading
+    /// it said.
+    fn catalog_of(extra: &[(&str, &str)], builtin: bool) -> (Catalog, String) {
         let mut sources = SourceMap::new();
         let mut diags = Diagnostics::new();
-        let files = vec![(
-            "services/n.yaml".to_string(),
-            "name: n\ndatabases: [n_api, { name: n_cell0, user: n_api }, { name: n }]\nsteps: [{ action: start }]\n".to_string(),
-        )];
+        let mut files: Vec<(String, String)> = if builtin {
+            builtin_files()
+                .iter()
+                .map(|(n, t)| (n.to_string(), t.to_string()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        files.extend(extra.iter().map(|(n, t)| (n.to_string(), t.to_string())));
         let catalog = Catalog::from_files(&mut sources, files, &mut diags);
-        assert!(diags.is_empty(), "{}", diags.render(&sources));
+        (catalog, diags.render(&sources))
+    }
+
+    #[test]
+    fn a_service_keeps_any_number_of_databases_each_with_its_user() {
+        let (catalog, said) = catalog_of(
+            &[("services/n.yaml", "name: n\ndatabases: [n_api, { name: n_cell0, user: n_api }, { name: n }]\nsteps: [{ action: start }]\n")],
+            false,
+        );
+        assert!(said.is_empty(), "{said}");
         let pairs: Vec<(&str, &str)> = catalog
             .service("n")
             .unwrap()
@@ -1119,31 +1134,24 @@ mod tests {
             pairs,
             [("n_api", "n_api"), ("n_cell0", "n_api"), ("n", "n")]
         );
-
-        let mut diags = Diagnostics::new();
-        let files = vec![(
-            "services/m.yaml".to_string(),
-            "name: m\ndatabase: m\ndatabases: [m, m]\nsteps: [{ action: start }]\n".to_string(),
-        )];
-        Catalog::from_files(&mut sources, files, &mut diags);
-        let text = diags.render(&sources);
-        assert!(
-            text.contains("has both `database` and `databases`"),
-            "{text}"
+        let (_, said) = catalog_of(
+            &[(
+                "services/m.yaml",
+                "name: m\ndatabase: m\ndatabases: [m, m]\nsteps: [{ action: start }]\n",
+            )],
+            false,
         );
-        assert!(text.contains("lists database `m` twice"), "{text}");
+        assert!(
+            said.contains("has both `database` and `databases`"),
+            "{said}"
+        );
+        assert!(said.contains("lists database `m` twice"), "{said}");
     }
 
     #[test]
     fn each_trait_has_one_server_whose_ports_are_named() {
-        let mut sources = SourceMap::new();
-        let mut diags = Diagnostics::new();
-        let mut files: Vec<(String, String)> = builtin_files()
-            .iter()
-            .map(|(n, t)| (n.to_string(), t.to_string()))
-            .collect();
-        let catalog = Catalog::from_files(&mut sources, files.clone(), &mut diags);
-        assert!(diags.is_empty(), "{}", diags.render(&sources));
+        let (catalog, said) = catalog_of(&[], true);
+        assert!(said.is_empty(), "{said}");
         assert_eq!(catalog.server_name(crate::SERVES_DATABASE), "galera");
         assert_eq!(
             catalog
@@ -1154,19 +1162,17 @@ mod tests {
         );
         assert_eq!(catalog.service("ceph-osd").unwrap().reach, Reach::Site);
         assert_eq!(catalog.service("keystone").unwrap().reach, Reach::Central);
-
-        files.push((
-            "services/redis.yaml".into(),
-            "name: redis\nserves: [cache, coffee]\nports: [6379]\nsteps: [{ action: start }]\n"
-                .into(),
-        ));
-        let mut diags = Diagnostics::new();
-        Catalog::from_files(&mut sources, files, &mut diags);
-        let text = diags.render(&sources);
-        assert!(
-            text.contains("serves `coffee`, which strata does not know"),
-            "{text}"
+        let (_, said) = catalog_of(
+            &[(
+                "services/redis.yaml",
+                "name: redis\nserves: [cache, coffee]\nports: [6379]\nsteps: [{ action: start }]\n",
+            )],
+            true,
         );
-        assert!(text.contains("both serve `cache`"), "{text}");
+        assert!(
+            said.contains("serves `coffee`, which strata does not know"),
+            "{said}"
+        );
+        assert!(said.contains("both serve `cache`"), "{said}");
     }
 }

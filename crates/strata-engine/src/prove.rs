@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use strata_catalog::Catalog;
 use strata_model::Model;
-use strata_ops::{Op, WaitFor};
+use strata_ops::{first_line, Op, WaitFor};
 use strata_plan::Plan;
 use strata_source::Loc;
 
@@ -350,10 +350,6 @@ fn scripts_of(op: &Op, service: &str, template: Option<Loc>) -> Vec<Script> {
         }
         _ => Vec::new(),
     }
-}
-
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or_default()
 }
 
 /// Each script whose syntax is wrong, with the checker's message. Identical texts are

@@ -92,7 +92,8 @@ impl Op {
     }
 }
 
-pub(crate) fn first_line(s: &str) -> &str {
+/// The first line of a command, for messages about it.
+pub fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or_default()
 }
 
