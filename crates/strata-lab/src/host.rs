@@ -67,7 +67,7 @@ fn boot(
     // CAP_NET_ADMIN: the host owns its network namespace, and keepalived moves a site's
     // virtual IP between hosts as on real servers.
     let mut nspawn = format!(
-        "exec systemd-nspawn --quiet -D \"$M\" --boot --register=no --keep-unit --network-namespace-path=\"{}/{}\" --machine=\"$NAME\" --console=read-only --capability=CAP_NET_ADMIN",
+        "exec systemd-nspawn --quiet -D \"$M\" --boot --register=no --keep-unit --network-namespace-path=\"{}/{}\" --machine=\"$NAME\" --console=read-only --capability=CAP_NET_ADMIN --resolv-conf=off",
         strata_sys::NETNS_DIR,
         lab.host_netns(name)
     );
@@ -213,6 +213,14 @@ pub(crate) fn create(new: &NewHost, journal: &Journal) -> Result<HostState, LabE
         hosts.push_str(&format!("{} {}\n", h.ip, h.name));
     }
     write(&upper.join("etc/hosts"), &hosts, 0o644)?;
+    // Lab hosts reach nothing outside the lab: a lookup of an outside name must fail at
+    // once (nothing listens on the loopback's port 53: refused), not wait 20 s on the
+    // machine's resolver, which nspawn would otherwise copy in. Lab names are in /etc/hosts.
+    write(
+        &upper.join("etc/resolv.conf"),
+        "# Written by strata: a lab host has no DNS; the lab's hosts are in /etc/hosts.\nnameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+        0o644,
+    )?;
     for disk in &host.disks {
         let path = dir.join("disks").join(disk);
         let file = std::fs::File::create(&path).map_err(io("creating disk", &path))?;

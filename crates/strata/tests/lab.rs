@@ -227,6 +227,26 @@ fn two_site_lab_comes_up_reachable_isolated_and_goes_away() {
             node
         );
     }
+    // Names: every lab host by its name, and an outside name fails at once (a lab host
+    // reaches nothing outside; a resolver that never answers held lookups for 20 s).
+    let resolved = ssh("alpha-0", "getent hosts beta-0");
+    assert!(
+        String::from_utf8_lossy(&resolved.stdout).starts_with("10.92.0.11 "),
+        "{}",
+        String::from_utf8_lossy(&resolved.stdout)
+    );
+    let started = Instant::now();
+    let outside = ssh("alpha-0", "getent hosts deb.debian.org");
+    assert!(
+        !outside.status.success(),
+        "an outside name does not resolve"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "and fails at once: {:?}",
+        started.elapsed()
+    );
+
     // A host whose key does not match the pinned one is refused.
     let pinned = lab_dir().join("ssh/known_hosts");
     let original = std::fs::read_to_string(&pinned).unwrap();
