@@ -25,21 +25,9 @@ pub fn operator_files(
     }
     let password = state.secret("keystone-admin")?;
     let cloud = &model.cloud;
-    let mut clouds = format!(
-        "# Written by strata: admin credentials for cloud {cloud}, one entry per region.\nclouds:\n"
-    );
+    let clouds = clouds_yaml(cloud, &endpoints, &password);
     let mut files = Vec::new();
-    for (i, (region, url)) in endpoints.iter().enumerate() {
-        let names = if i == 0 {
-            vec![cloud.clone(), format!("{cloud}-{region}")]
-        } else {
-            vec![format!("{cloud}-{region}")]
-        };
-        for name in names {
-            clouds.push_str(&format!(
-                "  {name}:\n    auth:\n      auth_url: {url}\n      username: admin\n      password: '{password}'\n      project_name: admin\n      user_domain_name: Default\n      project_domain_name: Default\n    region_name: {region}\n    interface: public\n    identity_api_version: 3\n"
-            ));
-        }
+    for (region, url) in &endpoints {
         files.push(OperatorFile {
             name: format!("openrc-{region}"),
             content: format!(
@@ -55,4 +43,66 @@ pub fn operator_files(
         },
     );
     Ok(files)
+}
+
+/// clouds.yaml: an entry per region (the cloud's own name for the first), each listing the
+/// regions its identity endpoint serves (`regions:`), so that a recent openstacksdk accepts
+/// `--os-cloud CLOUD --os-region-name dcn0`.
+fn clouds_yaml(cloud: &str, endpoints: &[(String, String)], password: &str) -> String {
+    let mut text = format!(
+        "# Written by strata: admin credentials for cloud {cloud}, one entry per region.\nclouds:\n"
+    );
+    for (i, (region, url)) in endpoints.iter().enumerate() {
+        let served: Vec<&str> = endpoints
+            .iter()
+            .filter(|(_, u)| u == url)
+            .map(|(r, _)| r.as_str())
+            .collect();
+        let names = if i == 0 {
+            vec![cloud.to_owned(), format!("{cloud}-{region}")]
+        } else {
+            vec![format!("{cloud}-{region}")]
+        };
+        for name in names {
+            text.push_str(&format!(
+                "  {name}:\n    auth:\n      auth_url: {url}\n      username: admin\n      password: '{password}'\n      project_name: admin\n      user_domain_name: Default\n      project_domain_name: Default\n    region_name: {region}\n    regions: [{}]\n    interface: public\n    identity_api_version: 3\n",
+                served.join(", ")
+            ));
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_entry_lists_the_regions_its_identity_endpoint_serves() {
+        let central = "http://10.10.0.5:5000/v3".to_owned();
+        let endpoints = [
+            ("regionOne".to_owned(), central.clone()),
+            ("dcn0".to_owned(), central.clone()),
+            (
+                "regionTwo".to_owned(),
+                "http://10.20.0.5:5000/v3".to_owned(),
+            ),
+        ];
+        let text = super::clouds_yaml("edge", &endpoints, "pw");
+        let doc = strata_source::parse_yaml(strata_source::FileId(0), &text).unwrap();
+        let regions = |entry: &str| -> Vec<String> {
+            doc.get("clouds")
+                .unwrap()
+                .get(entry)
+                .unwrap()
+                .get("regions")
+                .unwrap()
+                .as_seq()
+                .unwrap()
+                .iter()
+                .filter_map(|r| r.scalar_text().map(str::to_owned))
+                .collect()
+        };
+        assert_eq!(regions("edge"), ["regionOne", "dcn0"]);
+        assert_eq!(regions("edge-dcn0"), ["regionOne", "dcn0"]);
+        assert_eq!(regions("edge-regionTwo"), ["regionTwo"]);
+    }
 }
