@@ -588,3 +588,55 @@ fn a_link_lost_mid_step_fails_that_step_within_seconds() {
         "{event}"
     );
 }
+
+/// A deploy killed while its command runs on a host, and started again at once, never
+/// runs that command beside the killed run's copy (which goes on there): the re-run waits
+/// for it, then asks its guard again. Three rounds, each on fresh hosts.
+#[test]
+fn a_rerun_at_once_never_races_the_killed_runs_command() {
+    use std::io::BufRead;
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let spec = "crates/strata/tests/fixtures/engine/once.yaml";
+    let catalog = root().join("crates/strata/tests/fixtures/engine/catalog");
+    let with_catalog = |args: &[&str]| {
+        let mut cmd = command(args);
+        cmd.env("STRATA_CATALOG", &catalog);
+        cmd
+    };
+    for round in 0..3 {
+        let _lab = LabGuard::fresh("oncetest");
+        let up = with_catalog(&["lab", "up", spec]).output().unwrap();
+        assert!(up.status.success(), "{}", text(&up));
+        let mut first = with_catalog(&["deploy", "--json", spec])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(first.stdout.take().unwrap()).lines();
+        let started = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.contains("\"started\"") && l.contains("once:work"));
+        assert!(started, "the command's step started");
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = first.kill(); // its command goes on, on the host
+        let _ = first.wait();
+        let again = with_catalog(&["deploy", spec]).output().unwrap();
+        assert!(again.status.success(), "round {round}: {}", text(&again));
+        let runs = command(&[
+            "lab",
+            "ssh",
+            "--lab",
+            "oncetest",
+            "o-0",
+            "cat /var/lib/once/runs",
+        ])
+        .output()
+        .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&runs.stdout).lines().count(),
+            1,
+            "round {round}: the command ran once (the killed run's copy)"
+        );
+    }
+}
