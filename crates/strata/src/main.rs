@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod live;
 mod printer;
 
 use std::process::ExitCode;

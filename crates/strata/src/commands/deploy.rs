@@ -155,8 +155,17 @@ pub fn run(
         log_dir: dir.join("logs"),
         host_lock: strata_ops::HOST_LOCK.to_owned(),
     };
+    // On a terminal, a live view of the run; plain lines otherwise (and with --json).
+    let live = (!json && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .then(|| Mutex::new(crate::live::Live::new(&plan)));
     let shared = Mutex::new(&mut *out);
     let print = |text: String| {
+        if let Some(live) = &live {
+            live.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .println(&text);
+            return;
+        }
         let mut o = shared.lock().unwrap_or_else(|e| e.into_inner());
         if json {
             o.out(&text);
@@ -171,6 +180,9 @@ pub fn run(
         std::collections::HashMap::<String, usize>::new(),
     ));
     let events = |event: Event| {
+        if let Some(live) = &live {
+            live.lock().unwrap_or_else(|e| e.into_inner()).see(&event);
+        }
         if json {
             print(format!(
                 "{}\n",
@@ -249,6 +261,11 @@ pub fn run(
         redactor: redactor.clone(),
     };
     let result = strata_engine::deploy(&target, &options, &events);
+    if let Some(live) = live {
+        live.into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .finish();
+    }
     for t in inventory.values() {
         t.close();
     }

@@ -1,0 +1,306 @@
+//! The live view of a deploy on a terminal: a bar per site (steps settled of its total, and
+//! its failures), a line per host with the step it runs and for how long, and the time the
+//! critical path still needs by the plan's estimates. What the plain output prints (changed
+//! steps, failures) scrolls above it. Used only when stderr is a terminal and `--json` is off.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use strata_engine::Event;
+
+/// What the view counts, apart from drawing it: a unit to test without a terminal.
+pub struct Progress {
+    /// Per step: its site and host (by index), and its estimated chain to the end.
+    steps: HashMap<String, (usize, usize, u64)>,
+    sites: Vec<(String, usize)>,
+    hosts: Vec<String>,
+    /// Per site: steps settled (done, resumed, failed or skipped) and failures.
+    settled: Vec<(usize, usize)>,
+    /// Per host: the step it runs now and since when.
+    running: Vec<Option<(String, Instant)>>,
+    /// Steps not settled yet.
+    open: std::collections::HashSet<String>,
+}
+
+impl Progress {
+    pub fn new(plan: &strata_plan::Plan) -> Progress {
+        let mut sites: Vec<(String, usize)> = Vec::new();
+        let mut hosts: Vec<String> = Vec::new();
+        let n = plan.steps.len();
+        // Each step's longest estimated chain to the end (steps are in dependency order).
+        let mut dependents = vec![Vec::new(); n];
+        for (i, s) in plan.steps.iter().enumerate() {
+            for &d in &s.needs {
+                dependents[d].push(i);
+            }
+        }
+        let mut rank = vec![0u64; n];
+        for i in (0..n).rev() {
+            let behind = dependents[i].iter().map(|&d| rank[d]).max().unwrap_or(0);
+            rank[i] = u64::from(plan.steps[i].estimate_ms) + behind;
+        }
+        let mut steps = HashMap::new();
+        for (i, s) in plan.steps.iter().enumerate() {
+            let site = match sites.iter().position(|(name, _)| *name == s.site) {
+                Some(k) => k,
+                None => {
+                    sites.push((s.site.clone(), 0));
+                    sites.len() - 1
+                }
+            };
+            sites[site].1 += 1;
+            let host = match hosts.iter().position(|h| *h == s.host) {
+                Some(k) => k,
+                None => {
+                    hosts.push(s.host.clone());
+                    hosts.len() - 1
+                }
+            };
+            steps.insert(s.id.clone(), (site, host, rank[i]));
+        }
+        Progress {
+            settled: vec![(0, 0); sites.len()],
+            running: vec![None; hosts.len()],
+            open: plan.steps.iter().map(|s| s.id.clone()).collect(),
+            steps,
+            sites,
+            hosts,
+        }
+    }
+
+    /// Learns an event.
+    pub fn see(&mut self, event: &Event) {
+        let (step, failed) = match event {
+            Event::Started { step, .. } => {
+                if let Some(&(_, host, _)) = self.steps.get(step) {
+                    self.running[host] = Some((step.clone(), Instant::now()));
+                }
+                return;
+            }
+            Event::Done { step, .. }
+            | Event::Resumed { step, .. }
+            | Event::Skipped { step, .. } => (step, false),
+            Event::Failed { step, .. } => (step, true),
+        };
+        let Some(&(site, host, _)) = self.steps.get(step) else {
+            return;
+        };
+        if self.open.remove(step) {
+            self.settled[site].0 += 1;
+            self.settled[site].1 += usize::from(failed);
+        }
+        if self.running[host].as_ref().is_some_and(|(s, _)| s == step) {
+            self.running[host] = None;
+        }
+    }
+
+    /// The critical path's estimated time still to go: the longest chain among the steps
+    /// not settled, less what the running ones have already taken.
+    pub fn left(&self) -> Duration {
+        let ms = self
+            .open
+            .iter()
+            .filter_map(|id| {
+                let &(_, host, rank) = self.steps.get(id)?;
+                let spent = match &self.running[host] {
+                    Some((s, since)) if s == id => since.elapsed().as_millis() as u64,
+                    _ => 0,
+                };
+                Some(rank.saturating_sub(spent))
+            })
+            .max()
+            .unwrap_or(0);
+        Duration::from_millis(ms)
+    }
+
+    /// A site's line: settled of total, and failures.
+    pub fn site_line(&self, k: usize) -> (String, u64, u64, usize) {
+        let (name, total) = &self.sites[k];
+        let (done, failed) = self.settled[k];
+        (name.clone(), done as u64, *total as u64, failed)
+    }
+
+    /// A host's line: the step it runs (and since when), or that it waits.
+    pub fn host_line(&self, k: usize) -> (String, Option<Instant>) {
+        match &self.running[k] {
+            Some((step, since)) => (
+                format!(
+                    "{:<16} {}",
+                    self.hosts[k],
+                    step.rsplit('/').next().unwrap_or(step)
+                ),
+                Some(*since),
+            ),
+            None => (format!("{:<16} -", self.hosts[k]), None),
+        }
+    }
+}
+
+/// The view on the terminal.
+pub struct Live {
+    progress: Progress,
+    multi: MultiProgress,
+    header: ProgressBar,
+    sites: Vec<ProgressBar>,
+    hosts: Vec<ProgressBar>,
+    /// Per host: the start of the step its line shows, to restart its clock on a new one.
+    shown: Vec<Option<Instant>>,
+    running_style: ProgressStyle,
+    idle_style: ProgressStyle,
+}
+
+/// How often the lines redraw by themselves (the clocks of running steps).
+const TICK: Duration = Duration::from_millis(250);
+
+impl Live {
+    pub fn new(plan: &strata_plan::Plan) -> Live {
+        let progress = Progress::new(plan);
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(4));
+        let header = multi.add(ProgressBar::new_spinner());
+        header.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("template"));
+        let bar = ProgressStyle::with_template("  {prefix:<12} [{bar:30}] {pos}/{len} {msg}")
+            .expect("template")
+            .progress_chars("=> ");
+        let sites = (0..progress.sites.len())
+            .map(|k| {
+                let (name, _, total, _) = progress.site_line(k);
+                let b = multi.add(ProgressBar::new(total));
+                b.set_style(bar.clone());
+                b.set_prefix(name);
+                b
+            })
+            .collect();
+        let idle_style = ProgressStyle::with_template("    {msg}").expect("template");
+        let running_style =
+            ProgressStyle::with_template("    {msg} ({elapsed})").expect("template");
+        let hosts = (0..progress.hosts.len())
+            .map(|_| {
+                let b = multi.add(ProgressBar::new_spinner());
+                b.set_style(idle_style.clone());
+                b.enable_steady_tick(TICK);
+                b
+            })
+            .collect();
+        header.enable_steady_tick(TICK);
+        let mut live = Live {
+            shown: vec![None; progress.hosts.len()],
+            progress,
+            multi,
+            header,
+            sites,
+            hosts,
+            running_style,
+            idle_style,
+        };
+        live.draw();
+        live
+    }
+
+    /// Learns an event and redraws.
+    pub fn see(&mut self, event: &Event) {
+        self.progress.see(event);
+        self.draw();
+    }
+
+    /// A line above the view (what the plain output prints).
+    pub fn println(&self, text: &str) {
+        let _ = self.multi.println(text.trim_end());
+    }
+
+    fn draw(&mut self) {
+        self.header.set_message(format!(
+            "about {:.0} s left on the critical path (by the plan's estimates)",
+            self.progress.left().as_secs_f64()
+        ));
+        self.header.tick();
+        for (k, bar) in self.sites.iter().enumerate() {
+            let (_, done, _, failed) = self.progress.site_line(k);
+            bar.set_position(done);
+            bar.set_message(if failed > 0 {
+                format!("{failed} failed")
+            } else {
+                String::new()
+            });
+        }
+        for (k, bar) in self.hosts.iter().enumerate() {
+            let (line, since) = self.progress.host_line(k);
+            if since != self.shown[k] {
+                // A new step (or none): its own clock and style.
+                bar.set_style(if since.is_some() {
+                    self.running_style.clone()
+                } else {
+                    self.idle_style.clone()
+                });
+                bar.reset_elapsed();
+                self.shown[k] = since;
+            }
+            bar.set_message(line);
+        }
+    }
+
+    /// Takes the view off the terminal.
+    pub fn finish(self) {
+        for bar in self.hosts.iter().chain(&self.sites) {
+            bar.finish_and_clear();
+        }
+        self.header.finish_and_clear();
+        let _ = self.multi.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> strata_plan::Plan {
+        let mut sources = strata_source::SourceMap::new();
+        let mut diags = strata_source::Diagnostics::new();
+        let catalog = strata_catalog::Catalog::load(&mut sources, None, &mut diags).unwrap();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let loaded = strata_spec::load(&mut sources, &root.join("examples/dcn.yaml"), &[]).unwrap();
+        let model = strata_model::compile(&loaded.spec.unwrap(), &catalog, &mut diags).unwrap();
+        strata_plan::build(&model, &catalog).unwrap()
+    }
+
+    #[test]
+    fn the_view_counts_each_site_and_the_critical_path_left() {
+        let plan = plan();
+        let mut p = Progress::new(&plan);
+        assert_eq!(
+            p.left().as_millis() as u64,
+            plan.critical_path_ms,
+            "before anything ran, the whole critical path is left"
+        );
+        let first = &plan.steps[0];
+        p.see(&Event::Started {
+            step: first.id.clone(),
+            host: first.host.clone(),
+        });
+        let host = p.hosts.iter().position(|h| *h == first.host).unwrap();
+        assert!(p
+            .host_line(host)
+            .0
+            .contains(first.id.rsplit('/').next().unwrap()));
+        p.see(&Event::Failed {
+            step: first.id.clone(),
+            host: first.host.clone(),
+            action: "x".into(),
+            status: Some(1),
+            stderr: String::new(),
+        });
+        let site = p.sites.iter().position(|(s, _)| *s == first.site).unwrap();
+        let (_, done, total, failed) = p.site_line(site);
+        assert_eq!((done, failed), (1, 1));
+        assert!(p.host_line(host).0.ends_with('-'), "the host waits again");
+        for s in &plan.steps {
+            p.see(&Event::Resumed {
+                step: s.id.clone(),
+                host: s.host.clone(),
+            });
+        }
+        let (_, done, _, failed) = p.site_line(site);
+        assert_eq!((done, failed), (total, 1), "each step settles once");
+        assert_eq!(p.left(), Duration::ZERO);
+    }
+}
