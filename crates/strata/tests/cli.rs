@@ -836,3 +836,65 @@ fn completions_man_page_and_an_ansible_inventory() {
     assert_eq!(members("site_dcn1").len(), 4, "{}", run.stdout);
     assert_eq!(members("role_Controller"), ["ctl-0", "ctl-1", "ctl-2"]);
 }
+
+/// scripts/package makes a Debian package a deployer without Rust can install: the binary
+/// (which runs from it), completions for three shells, the man page and the docs.
+#[test]
+fn the_debian_package_holds_a_working_strata() {
+    let out = root().join("target/package-test");
+    let _ = std::fs::remove_dir_all(&out);
+    let built = Command::new("bash")
+        .args(["scripts/package", out.to_str().unwrap()])
+        .current_dir(root())
+        .env("STRATA_BIN", env!("CARGO_BIN_EXE_strata"))
+        // A debug binary is large; compressing it well is for releases.
+        .env("STRATA_DEB_COMPRESSION", "none")
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let deb = std::fs::read_dir(&out)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "deb"))
+        .expect("a .deb");
+    let listing = Command::new("dpkg-deb")
+        .arg("-c")
+        .arg(&deb)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    for path in [
+        "./usr/bin/strata",
+        "./usr/share/bash-completion/completions/strata",
+        "./usr/share/zsh/vendor-completions/_strata",
+        "./usr/share/fish/vendor_completions.d/strata.fish",
+        "./usr/share/man/man1/strata.1.gz",
+        "./usr/share/doc/strata/catalog.md",
+    ] {
+        assert!(listing.contains(path), "{path} in the package:\n{listing}");
+    }
+    let unpacked = out.join("root");
+    assert!(Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(&deb)
+        .arg(&unpacked)
+        .status()
+        .unwrap()
+        .success());
+    let run = Command::new(unpacked.join("usr/bin/strata"))
+        .args(["validate", "examples/hci.yaml"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    std::fs::remove_dir_all(&out).unwrap();
+}
