@@ -247,6 +247,9 @@ fn two_site_lab_comes_up_reachable_isolated_and_goes_away() {
         started.elapsed()
     );
 
+    // An operator's Ansible reaches the same hosts through the exported inventory.
+    ansible_pings_every_host();
+
     // A host whose key does not match the pinned one is refused.
     let pinned = lab_dir().join("ssh/known_hosts");
     let original = std::fs::read_to_string(&pinned).unwrap();
@@ -471,4 +474,63 @@ fn an_image_build_leaves_the_machines_devices_alone() {
         !base.join("dev").join(&probe).exists(),
         "the chroot's /dev was a mount of its own, not the base's directory"
     );
+}
+
+/// `ansible all -m ping` with ansible-core from PyPI (a venv under target/, made once),
+/// through `strata export inventory`, run in the lab's network: every host answers pong.
+/// Ansible's own files go under target/ too, not the user's home.
+fn ansible_pings_every_host() {
+    let venv = root().join("target/lab-tests-ansible");
+    let ansible = venv.join("bin/ansible");
+    if !ansible.exists() {
+        let made = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .unwrap();
+        assert!(made.success(), "python3 -m venv");
+        let pip = Command::new(venv.join("bin/pip"))
+            .args(["install", "-q", "ansible-core"])
+            .output()
+            .unwrap();
+        assert!(
+            pip.status.success(),
+            "{}",
+            String::from_utf8_lossy(&pip.stderr)
+        );
+    }
+    let inventory = home().join("labtest-inventory.yaml");
+    ok(&[
+        "export",
+        "inventory",
+        SPEC,
+        "-o",
+        inventory.to_str().unwrap(),
+    ]);
+    let ansible_home = root().join("target/lab-tests-ansible-home");
+    let out = Command::new("nsenter")
+        .arg("--net=/run/netns/strata.labtest")
+        .arg(&ansible)
+        .args(["all", "-i"])
+        .arg(&inventory)
+        .args(["-m", "ping", "-o"])
+        .env("ANSIBLE_HOME", &ansible_home)
+        .env("ANSIBLE_LOCAL_TEMP", ansible_home.join("tmp"))
+        .env("ANSIBLE_SSH_CONTROL_PATH_DIR", ansible_home.join("cp"))
+        .env("ANSIBLE_PYTHON_INTERPRETER", "/usr/bin/python3")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for node in ["alpha-0", "alpha-1", "beta-0"] {
+        assert!(
+            said.lines()
+                .any(|l| l.starts_with(node) && l.contains("SUCCESS") && l.contains("pong")),
+            "{node}: {said}"
+        );
+    }
 }
