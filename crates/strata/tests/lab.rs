@@ -482,6 +482,9 @@ fn an_image_build_leaves_the_machines_devices_alone() {
 fn ansible_pings_every_host() {
     let venv = root().join("target/lab-tests-ansible");
     let ansible = venv.join("bin/ansible");
+    // pip's and Ansible's files (caches, ~/.ansible) go here, not in the user's home.
+    let ansible_home = root().join("target/lab-tests-ansible-home");
+    std::fs::create_dir_all(&ansible_home).unwrap();
     if !ansible.exists() {
         let made = Command::new("python3")
             .args(["-m", "venv"])
@@ -490,7 +493,8 @@ fn ansible_pings_every_host() {
             .unwrap();
         assert!(made.success(), "python3 -m venv");
         let pip = Command::new(venv.join("bin/pip"))
-            .args(["install", "-q", "ansible-core"])
+            .args(["install", "-q", "--no-cache-dir", "ansible-core"])
+            .env("HOME", &ansible_home)
             .output()
             .unwrap();
         assert!(
@@ -507,13 +511,13 @@ fn ansible_pings_every_host() {
         "-o",
         inventory.to_str().unwrap(),
     ]);
-    let ansible_home = root().join("target/lab-tests-ansible-home");
     let out = Command::new("nsenter")
         .arg("--net=/run/netns/strata.labtest")
         .arg(&ansible)
         .args(["all", "-i"])
         .arg(&inventory)
         .args(["-m", "ping", "-o"])
+        .env("HOME", &ansible_home)
         .env("ANSIBLE_HOME", &ansible_home)
         .env("ANSIBLE_LOCAL_TEMP", ansible_home.join("tmp"))
         .env("ANSIBLE_SSH_CONTROL_PATH_DIR", ansible_home.join("cp"))
