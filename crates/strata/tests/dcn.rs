@@ -88,6 +88,17 @@ fn the_edge_cloud_deploys_copies_images_and_grows_by_one_site() {
         "an image uploaded at dcn0 reaches central: {copies:?}"
     );
 
+    // Identity answers in every region: a user of an edge region (openrc-dcn0) can list
+    // users (before, "public endpoint for identity service in dcn0 region not found").
+    let (listed, users) = on(
+        "ctl-0",
+        ". /root/openrc && OS_REGION_NAME=dcn0 openstack user list -f value -c Name",
+    );
+    assert!(
+        listed && users.lines().any(|u| u == "admin"),
+        "identity in region dcn0: {users}"
+    );
+
     // One client, three clusters by name: each answers with its own fsid and images pool.
     let probe = "python3 -c \"import rados; ids = []\nfor n in ('central', 'dcn0', 'dcn1'):\n  c = rados.Rados(clustername=n, conffile='/etc/ceph/%s.conf' % n, name='client.openstack'); c.connect(timeout=20); assert c.pool_exists('images'), n; ids.append(c.get_fsid()); c.shutdown()\nprint(len(set(ids)))\"";
     let (done, distinct) = on("ctl-0", probe);
