@@ -19,6 +19,7 @@ mod up;
 pub mod wan;
 
 pub use down::down;
+pub use net::set_plugged;
 pub use spec::{LabHost, LabSite, LabSpec};
 pub use state::{HostState, HostStatus, LabState};
 pub use up::{restart, up, UpOptions, UpReport};

@@ -264,3 +264,43 @@ pub(crate) fn host_network(
     ])?;
     Ok(())
 }
+
+/// Unplugs a lab host from its site's network (`plugged: false`: its link goes down, as a
+/// pulled cable or a dead switch port), or plugs it back: the link comes up and the default
+/// route via the site's router is put back, which the kernel dropped with the link.
+pub fn set_plugged(lab: &crate::LabState, host: &str, plugged: bool) -> Result<(), LabError> {
+    if !lab.hosts().iter().any(|h| h.name == host) {
+        return Err(LabError::Spec(format!(
+            "no node `{host}` in lab `{}`",
+            lab.name
+        )));
+    }
+    let netns = lab.host_netns(host);
+    if !plugged {
+        ip(&["-n", &netns, "link", "set", "eth0", "down"])?;
+        return Ok(());
+    }
+    ip(&["-n", &netns, "link", "set", "eth0", "up"])?;
+    // The site's router takes the subnet's first address (see spec.rs).
+    let addrs = ip(&["-n", &netns, "-4", "-o", "addr", "show", "dev", "eth0"])?;
+    let net: ipnet::IpNet = addrs
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|cidr| cidr.parse().ok())
+        .ok_or_else(|| LabError::Spec(format!("host `{host}` has no address on eth0")))?;
+    let gateway =
+        net.trunc().hosts().next().ok_or_else(|| {
+            LabError::Spec(format!("host `{host}`'s subnet has no router address"))
+        })?;
+    ip(&[
+        "-n",
+        &netns,
+        "route",
+        "replace",
+        "default",
+        "via",
+        &gateway.to_string(),
+    ])?;
+    Ok(())
+}

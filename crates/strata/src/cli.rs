@@ -201,6 +201,19 @@ pub enum LabCommand {
         site_a: String,
         site_b: String,
     },
+    /// Unplug a lab host from its site's network (its link goes down), to see what a lost
+    /// host does to a deploy or a cluster.
+    Unplug {
+        #[arg(long)]
+        lab: Option<String>,
+        node: String,
+    },
+    /// Plug a lab host back: its link comes up, with its default route.
+    Plug {
+        #[arg(long)]
+        lab: Option<String>,
+        node: String,
+    },
     /// Restore the WAN link between two sites, or every link when no site is named.
     Heal {
         #[arg(long)]

@@ -222,30 +222,23 @@ fn a_deploy_killed_at_random_points_converges_without_redoing_steps() {
 fn a_host_that_goes_down_fails_clearly_while_the_others_finish() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let _lab = fresh_lab();
-    let netns = format!("strata.{LAB}.w-0");
-    let link = |state: &str| {
-        assert!(Command::new("ip")
-            .args(["-n", &netns, "link", "set", "eth0", state])
-            .status()
-            .unwrap()
-            .success())
-    };
-    link("down");
+    ok(&["lab", "unplug", "--lab", LAB, "w-0"]);
     let run = strata(&["deploy", SPEC]);
-    link("up");
-    assert!(Command::new("ip")
+    ok(&["lab", "plug", "--lab", LAB, "w-0"]);
+    let route = Command::new("ip")
         .args([
             "-n",
-            &netns,
+            &format!("strata.{LAB}.w-0"),
             "route",
-            "replace",
+            "show",
             "default",
-            "via",
-            "10.72.0.1"
         ])
-        .status()
-        .unwrap()
-        .success());
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&route.stdout).contains("via 10.72.0.1"),
+        "plugged back in, the host has its default route again"
+    );
     let out = text(&run);
     assert_eq!(run.status.code(), Some(1), "{out}");
     assert!(
@@ -566,20 +559,18 @@ fn a_link_lost_mid_step_fails_that_step_within_seconds() {
     // Wait until the slow step runs on its host, then cut the host's link.
     wait_for("\"started\"", Duration::from_secs(60)).expect("the slow step started");
     std::thread::sleep(Duration::from_secs(2));
-    let netns = "strata.losttest.s-0";
-    let link = |state: &str| {
-        assert!(Command::new("ip")
-            .args(["-n", netns, "link", "set", "eth0", state])
-            .status()
-            .unwrap()
-            .success())
+    let plug = |verb: &str| {
+        let out = command(&["lab", verb, "--lab", "losttest", "s-0"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
     };
-    link("down");
+    plug("unplug");
     let cut = std::time::Instant::now();
     let failed = wait_for("\"failed\"", Duration::from_secs(45)).map(|l| (cut.elapsed(), l));
     let _ = deploy.kill();
     let _ = deploy.wait();
-    link("up");
+    plug("plug");
     let (after, event) = failed.expect("the step failed within 45 s of the cut");
     eprintln!("the step failed {after:?} after the cut: {event}");
     assert!(after < Duration::from_secs(30), "{after:?}: {event}");

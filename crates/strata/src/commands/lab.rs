@@ -190,6 +190,28 @@ pub fn cut(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `lab unplug` and `lab plug`: a host's link to its site's network.
+pub fn plug(
+    home: &Path,
+    lab: Option<&str>,
+    node: &str,
+    plugged: bool,
+    out: &mut Printer,
+) -> anyhow::Result<ExitCode> {
+    let lab = pick(home, lab, None)?;
+    strata_lab::set_plugged(&lab, node, plugged)?;
+    out.out(&format!(
+        "lab {}: {node} {}\n",
+        lab.name,
+        if plugged {
+            "plugged back in (link up, default route back)"
+        } else {
+            "unplugged (link down)"
+        }
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn restart(
     home: &Path,
     lab: Option<&str>,

@@ -130,6 +130,12 @@ pub fn run(cli: Cli, out: &mut Printer) -> anyhow::Result<ExitCode> {
             let pair = site_a.as_deref().zip(site_b.as_deref());
             lab::cut(&cli.home, lab.as_deref(), pair, false, out)
         }
+        Command::Lab(LabCommand::Unplug { lab, node }) => {
+            lab::plug(&cli.home, lab.as_deref(), &node, false, out)
+        }
+        Command::Lab(LabCommand::Plug { lab, node }) => {
+            lab::plug(&cli.home, lab.as_deref(), &node, true, out)
+        }
         Command::Lab(LabCommand::WanRouter { config }) => {
             strata_lab::wan::serve(&config)?;
             Ok(ExitCode::SUCCESS)
