@@ -149,6 +149,10 @@ pub enum OpDef {
         /// `running` (enabled and started) or `stopped` (disabled and stopped); a template,
         /// so a unit can run only where the spec asks for it (keepalived with a VIP).
         state: String,
+        /// Start or restart without waiting for the unit to be ready: a later wait of the
+        /// step judges readiness (a Galera joiner that falls out of the cluster would hold
+        /// `systemctl start` until the unit's start timeout).
+        no_block: bool,
     },
     Command {
         run: String,

@@ -605,7 +605,7 @@ fn ops(node: &Node, what: &str, diags: &mut Diagnostics) -> Vec<OpDef> {
                 let r = MapReader::new(
                     body,
                     "a service operation",
-                    &["unit", "restart_on_change", "watch", "state"],
+                    &["unit", "restart_on_change", "watch", "state", "no_block"],
                     diags,
                 );
                 let unit = r
@@ -621,6 +621,7 @@ fn ops(node: &Node, what: &str, diags: &mut Diagnostics) -> Vec<OpDef> {
                         .unwrap_or(true),
                     watch,
                     state: text(&r, "state", diags).unwrap_or_else(|| "running".into()),
+                    no_block: r.get("no_block").and_then(Node::as_bool).unwrap_or(false),
                 })
             }
             "command" => {

@@ -153,7 +153,9 @@ impl Renderer {
                         restart_on_change,
                         watch,
                         state,
+                        no_block,
                     } => Op::Service {
+                        no_block: *no_block,
                         running: match self.text(state, ctx)?.trim() {
                             "running" => true,
                             "stopped" => false,

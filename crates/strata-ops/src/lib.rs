@@ -52,6 +52,8 @@ pub enum Op {
         watch: Vec<String>,
         /// Whether the unit should run; a unit that should not is disabled and stopped.
         running: bool,
+        /// Start or restart without waiting for the unit to be ready (`--no-block`).
+        no_block: bool,
     },
     /// A command, run only while its guard says it has not taken effect: `creates` (a path
     /// that exists afterwards) or `unless` (a command that succeeds afterwards).
@@ -215,7 +217,9 @@ pub fn plan(ops: &[Op], facts: &Facts) -> Vec<Action> {
                 restart_on_change,
                 watch,
                 running: true,
+                no_block,
             } => {
+                let nb = if *no_block { " --no-block" } else { "" };
                 let changed_before = packages_changed
                     || f.stale
                     || files_changed
@@ -233,13 +237,13 @@ pub fn plan(ops: &[Op], facts: &Facts) -> Vec<Action> {
                     actions.push(Action::change(
                         i,
                         // A unit that failed too often refuses to start until reset.
-                        format!("systemctl reset-failed {u} 2>/dev/null; systemctl start {u}"),
+                        format!("systemctl reset-failed {u} 2>/dev/null; systemctl start{nb} {u}"),
                         format!("start {unit}"),
                     ));
                 } else if *restart_on_change && changed_before {
                     actions.push(Action::change(
                         i,
-                        format!("systemctl restart {u}"),
+                        format!("systemctl restart{nb} {u}"),
                         format!("restart {unit} (its configuration or packages changed)"),
                     ));
                 }

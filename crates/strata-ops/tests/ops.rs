@@ -37,6 +37,7 @@ fn a_host_already_as_desired_gets_no_command() {
         Op::Service {
             unit: "memcached".into(),
             running: true,
+            no_block: false,
             restart_on_change: true,
             watch: vec![],
         },
@@ -67,6 +68,7 @@ fn each_difference_gets_only_its_command() {
         Op::Service {
             unit: "memcached".into(),
             running: true,
+            no_block: false,
             restart_on_change: true,
             watch: vec![],
         },
@@ -105,6 +107,7 @@ fn a_service_restarts_only_when_something_before_it_changed() {
         Op::Service {
             unit: "x".into(),
             running: true,
+            no_block: false,
             restart_on_change: true,
             watch: vec![],
         },
@@ -131,6 +134,7 @@ fn a_unit_that_should_not_run_is_disabled_and_stopped_and_then_left_alone() {
     let ops = vec![Op::Service {
         unit: "keepalived".into(),
         running: false,
+        no_block: false,
         restart_on_change: true,
         watch: vec![],
     }];
@@ -157,6 +161,7 @@ fn a_unit_older_than_a_watched_file_restarts_whichever_step_wrote_it() {
     let ops = vec![Op::Service {
         unit: "keystone".into(),
         running: true,
+        no_block: false,
         restart_on_change: true,
         watch: vec!["/etc/keystone/keystone.conf".into()],
     }];
@@ -307,6 +312,7 @@ fn a_watching_service_restarts_only_for_its_own_files() {
         Op::Service {
             unit: "x".into(),
             running: true,
+            no_block: false,
             restart_on_change: true,
             watch: vec!["/etc/mine.conf".into()],
         },
@@ -729,4 +735,22 @@ fn an_apply_waits_for_an_earlier_runs_step_and_then_runs_nothing() {
     assert!(!parse_apply(&actions, &String::from_utf8_lossy(&out.stdout)).waited);
     assert!(ran.exists());
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_unit_started_without_blocking_is_left_to_a_later_wait() {
+    let ops = vec![Op::Service {
+        unit: "mariadb".into(),
+        restart_on_change: false,
+        watch: vec![],
+        running: true,
+        no_block: true,
+    }];
+    let actions = plan(&ops, &Facts::default());
+    assert!(
+        actions
+            .iter()
+            .any(|a| a.command.ends_with("systemctl start --no-block 'mariadb'")),
+        "{actions:?}"
+    );
 }
