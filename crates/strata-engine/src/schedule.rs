@@ -43,11 +43,7 @@ impl<'p> Schedule<'p> {
                 dependents[d].push(i);
             }
         }
-        let mut rank: Vec<u64> = vec![0; n];
-        for i in (0..n).rev() {
-            let behind = dependents[i].iter().map(|&d| rank[d]).max().unwrap_or(0);
-            rank[i] = u64::from(nodes[i].estimate_ms) + behind;
-        }
+        let rank = strata_plan::chains_to_end(nodes.iter().map(|s| (s.needs, s.estimate_ms)));
         let mut ready: HashMap<&str, VecDeque<usize>> = HashMap::new();
         for (i, s) in nodes.iter().enumerate() {
             if s.needs.is_empty() {

@@ -17,6 +17,7 @@ use strata_catalog::Catalog;
 use strata_model::Model;
 
 pub use graph::{Hook, Plan, Step};
+pub use order::chains_to_end;
 pub use packages::{all_packages, host_packages};
 
 #[derive(Debug, thiserror::Error)]

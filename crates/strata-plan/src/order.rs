@@ -116,6 +116,25 @@ pub fn finish(g: Builder) -> Result<Plan, PlanError> {
     })
 }
 
+/// Each step's longest chain of estimates from it to the end of the plan, itself included,
+/// for steps given in dependency order as (needs, estimate in ms): the deploy's scheduler
+/// runs the step with the longest first, and the live view shows the longest left.
+pub fn chains_to_end<'a>(steps: impl ExactSizeIterator<Item = (&'a [usize], u32)>) -> Vec<u64> {
+    let steps: Vec<(&[usize], u32)> = steps.collect();
+    let mut dependents = vec![Vec::new(); steps.len()];
+    for (i, (needs, _)) in steps.iter().enumerate() {
+        for &d in *needs {
+            dependents[d].push(i);
+        }
+    }
+    let mut rank = vec![0u64; steps.len()];
+    for i in (0..steps.len()).rev() {
+        let behind = dependents[i].iter().map(|&d| rank[d]).max().unwrap_or(0);
+        rank[i] = u64::from(steps[i].1) + behind;
+    }
+    rank
+}
+
 /// The longest chain of estimates through the graph: what bounds a fully parallel deploy.
 fn critical_path(steps: &[Step]) -> (Vec<StepId>, u64) {
     let mut finish = vec![0u64; steps.len()];

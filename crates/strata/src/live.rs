@@ -27,19 +27,11 @@ impl Progress {
     pub fn new(plan: &strata_plan::Plan) -> Progress {
         let mut sites: Vec<(String, usize)> = Vec::new();
         let mut hosts: Vec<String> = Vec::new();
-        let n = plan.steps.len();
-        // Each step's longest estimated chain to the end (steps are in dependency order).
-        let mut dependents = vec![Vec::new(); n];
-        for (i, s) in plan.steps.iter().enumerate() {
-            for &d in &s.needs {
-                dependents[d].push(i);
-            }
-        }
-        let mut rank = vec![0u64; n];
-        for i in (0..n).rev() {
-            let behind = dependents[i].iter().map(|&d| rank[d]).max().unwrap_or(0);
-            rank[i] = u64::from(plan.steps[i].estimate_ms) + behind;
-        }
+        let rank = strata_plan::chains_to_end(
+            plan.steps
+                .iter()
+                .map(|s| (s.needs.as_slice(), s.estimate_ms)),
+        );
         let mut steps = HashMap::new();
         for (i, s) in plan.steps.iter().enumerate() {
             let site = match sites.iter().position(|(name, _)| *name == s.site) {

@@ -51,10 +51,12 @@ pub(super) fn inventory(
     // Plain SSH to the nodes' addresses only when asked for: a cloud whose lab is gone or
     // stopped is said to be so, not tried at addresses nothing answers on.
     if in_lab && ssh_config.is_none() {
+        // Whether each host's process lives (not `status()`, which also reads every
+        // process of every host's network: work a no-op deploy does not need).
         let stopped: Vec<String> = lab
-            .status()
+            .hosts()
             .into_iter()
-            .filter(|h| !h.running)
+            .filter(|h| !h.process().is_alive())
             .map(|h| h.name)
             .collect();
         if !stopped.is_empty() {
