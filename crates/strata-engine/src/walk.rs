@@ -378,15 +378,13 @@ impl StepRunner<'_> {
     }
 
     /// `run`, asked again when its apply found an earlier, interrupted run's step still
-    /// running on the host and waited for it (its facts were from before that one ended).
+    /// running on the host and waited for it (its facts were from before that one ended);
+    /// still `Again` after three waits, which the reporter settles as a failure.
     fn run_after_earlier_runs(&self, i: usize) -> Outcome {
         let mut waits = 0;
         loop {
             match self.run(i) {
                 Outcome::Again if waits < 3 => waits += 1,
-                Outcome::Again => {
-                    return Outcome::Failed(held_too_long(&self.target.plan.steps[i]))
-                }
                 outcome => return outcome,
             }
         }
@@ -669,14 +667,7 @@ impl Reporter<'_> {
             log,
         } = self;
         let step = &plan.steps[i];
-        // `run_after_earlier_runs` asks a step again until it settles; one that comes here
-        // unsettled is reported as the failure it would be.
-        let outcome = match outcome {
-            Outcome::Again => Outcome::Failed(held_too_long(step)),
-            settled => settled,
-        };
-        match outcome {
-            Outcome::Again => {}
+        let mut failure = match outcome {
             Outcome::Done { actions, found } => {
                 sched.done(i);
                 if found == Found::NoOperations {
@@ -694,6 +685,7 @@ impl Reporter<'_> {
                     seconds,
                     looked_ahead: found == Found::LookedAhead,
                 });
+                return;
             }
             Outcome::Resumed => {
                 sched.done(i);
@@ -702,40 +694,42 @@ impl Reporter<'_> {
                     step: step.id.clone(),
                     host: step.host.clone(),
                 });
+                return;
             }
-            Outcome::Failed(mut failure) => {
-                // Everything downstream is skipped, and reported under this failure.
-                for d in sched.failed(i) {
-                    failure.skipped.push(plan.steps[d].id.clone());
-                    events(Event::Skipped {
-                        step: plan.steps[d].id.clone(),
-                        host: plan.steps[d].host.clone(),
-                        because: step.id.clone(),
-                    });
-                }
-                log(
-                    &step.host,
-                    &format!(
-                        "{} FAILED: {} ({})\n{}",
-                        step.id,
-                        failure.action,
-                        failure
-                            .status
-                            .map(strata_ops::exit_status_text)
-                            .unwrap_or_else(|| "no exit status: the host did not answer".into()),
-                        failure.stderr
-                    ),
-                );
-                events(Event::Failed {
-                    step: step.id.clone(),
-                    host: step.host.clone(),
-                    action: failure.action.clone(),
-                    status: failure.status,
-                    stderr: failure.stderr.clone(),
-                });
-                report.failures.push(failure);
-            }
+            Outcome::Failed(failure) => failure,
+            // Earlier runs' steps held the host every time it was asked.
+            Outcome::Again => held_too_long(step),
+        };
+        // Everything downstream is skipped, and reported under this failure.
+        for d in sched.failed(i) {
+            failure.skipped.push(plan.steps[d].id.clone());
+            events(Event::Skipped {
+                step: plan.steps[d].id.clone(),
+                host: plan.steps[d].host.clone(),
+                because: step.id.clone(),
+            });
         }
+        log(
+            &step.host,
+            &format!(
+                "{} FAILED: {} ({})\n{}",
+                step.id,
+                failure.action,
+                failure
+                    .status
+                    .map(strata_ops::exit_status_text)
+                    .unwrap_or_else(|| "no exit status: the host did not answer".into()),
+                failure.stderr
+            ),
+        );
+        events(Event::Failed {
+            step: step.id.clone(),
+            host: step.host.clone(),
+            action: failure.action.clone(),
+            status: failure.status,
+            stderr: failure.stderr.clone(),
+        });
+        report.failures.push(failure);
     }
 }
 
