@@ -194,6 +194,9 @@ pub struct Service {
     pub kind: Kind,
     pub group: Group,
     pub packages: Vec<String>,
+    /// Debian packages of the test guest this service registers (`guest:`); a lab image
+    /// builds the guest from them.
+    pub guest: Vec<String>,
     pub units: Vec<String>,
     pub ports: Vec<Port>,
     /// What it serves for the others (see `SERVES`).

@@ -159,7 +159,7 @@ pub(crate) fn image_from_base(
         "copied the base in {:.1} s",
         started.elapsed().as_secs_f64()
     ));
-    if inputs.packages.is_empty() {
+    if inputs.packages.is_empty() && inputs.guest.is_empty() {
         return Ok(());
     }
     let started = Instant::now();
@@ -211,6 +211,18 @@ pub(crate) fn image_from_base(
         "installed the packages in {:.0} s",
         started.elapsed().as_secs_f64()
     ));
+    if !inputs.guest.is_empty() {
+        let started = Instant::now();
+        progress(&format!(
+            "building the test guest from {}",
+            inputs.guest.join(" ")
+        ));
+        crate::guest::build(&root, &inputs.guest)?;
+        progress(&format!(
+            "built the test guest in {:.0} s",
+            started.elapsed().as_secs_f64()
+        ));
+    }
     Ok(())
 }
 
@@ -251,7 +263,7 @@ pub fn chroot(root: &Path, script: &str) -> Result<(), ImageError> {
     result.map(|_| ()).map_err(ImageError::from)
 }
 
-fn shell_quote(s: &str) -> String {
+pub(crate) fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 

@@ -18,6 +18,10 @@ pub struct ImageInputs {
     pub packages: Vec<String>,
     /// debconf selections (`package question type value`), sorted.
     pub debconf: Vec<String>,
+    /// Debian packages the test guest is built from (a kernel and busybox), sorted; none:
+    /// the image carries no guest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guest: Vec<String>,
 }
 
 impl ImageInputs {
@@ -39,7 +43,17 @@ impl ImageInputs {
             base_packages: crate::BASE_PACKAGES.iter().map(|s| s.to_string()).collect(),
             packages,
             debconf,
+            guest: Vec::new(),
         }
+    }
+
+    /// The same inputs, with a test guest built from `packages` (see [`crate::GUEST_DIR`]).
+    pub fn with_guest(mut self, packages: impl IntoIterator<Item = String>) -> Self {
+        let mut guest: Vec<String> = packages.into_iter().collect();
+        guest.sort();
+        guest.dedup();
+        self.guest = guest;
+        self
     }
 
     /// Names the base: suite, mirrors and base packages.
@@ -54,14 +68,22 @@ impl ImageInputs {
         format!("{}-{:012x}", self.suite, fnv64(&text) >> 16)
     }
 
-    /// Names the image: its base, its packages and debconf answers.
+    /// Names the image: its base, its packages, debconf answers and guest.
     pub fn key(&self) -> String {
-        let text = format!(
+        let mut text = format!(
             "image/{IMAGE_FORMAT}\n{}\n{}\n{}",
             self.base_key(),
             self.packages.join(","),
             self.debconf.join("\n")
         );
+        if !self.guest.is_empty() {
+            let scripts: String = crate::guest::SCRIPTS.iter().map(|(_, t)| *t).collect();
+            text.push_str(&format!(
+                "\nguest/{:x}\n{}",
+                fnv64(&scripts),
+                self.guest.join(",")
+            ));
+        }
         format!("{}-{:012x}", self.suite, fnv64(&text) >> 16)
     }
 }
@@ -95,5 +117,9 @@ mod tests {
         );
         assert_ne!(c.key(), d.key());
         assert!(a.key().starts_with("bookworm-"));
+        let g = c
+            .clone()
+            .with_guest(["busybox-static".into(), "linux-image-amd64".into()]);
+        assert_ne!(c.key(), g.key(), "a guest makes another image");
     }
 }

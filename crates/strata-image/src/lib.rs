@@ -4,10 +4,12 @@
 //! image and a changed package set builds a new one. Images are never changed in place.
 
 mod build;
+mod guest;
 mod inputs;
 mod store;
 
 pub use build::chroot;
+pub use guest::GUEST_DIR;
 pub use inputs::ImageInputs;
 pub use store::{Image, ImageError, ImageStore, Manifest};
 

@@ -18,7 +18,7 @@ use strata_model::Model;
 
 pub use graph::{Hook, Plan, Step};
 pub use order::chains_to_end;
-pub use packages::{all_packages, host_packages};
+pub use packages::{all_packages, guest_packages, host_packages};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {

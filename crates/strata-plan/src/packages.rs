@@ -32,6 +32,18 @@ pub fn all_packages(model: &Model, catalog: &Catalog) -> BTreeSet<String> {
         .collect()
 }
 
+/// Packages the test guest is built from: those its registering services name (`guest:`).
+pub fn guest_packages(model: &Model, catalog: &Catalog) -> BTreeSet<String> {
+    model
+        .hosts
+        .iter()
+        .flat_map(|h| h.services.iter())
+        .filter_map(|name| catalog.service(name))
+        .filter(|s| s.is_deployed())
+        .flat_map(|s| s.guest.iter().cloned())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

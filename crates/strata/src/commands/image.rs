@@ -9,13 +9,14 @@ use strata_image::{ImageInputs, ImageStore};
 use crate::cli::{OptionalSpecArgs, SpecArgs};
 use crate::printer::Printer;
 
-/// The image inputs for a valid spec: every package its hosts need.
+/// The image inputs for a valid spec: every package its hosts need, and the test guest.
 pub fn inputs_for(loaded: &super::Loaded) -> ImageInputs {
     let model = loaded.model.as_ref().expect("a valid spec has a model");
     ImageInputs::bookworm(
         strata_plan::all_packages(model, &loaded.catalog),
         Vec::new(),
     )
+    .with_guest(strata_plan::guest_packages(model, &loaded.catalog))
 }
 
 /// Builds (or finds) an image, printing progress.
