@@ -9,7 +9,7 @@ use minijinja::Value;
 use serde::Serialize;
 use strata_catalog::{
     project, Catalog, Database, HOOK_API_REGISTRATION, HOOK_DATABASE, HOOK_MESSAGING_USER,
-    SERVES_CACHE, SERVES_DATABASE,
+    SERVES_CACHE, SERVES_DATABASE, SERVES_MESSAGING,
 };
 use strata_model::{GaleraId, HostId, Model, SiteId, SiteKind};
 
@@ -92,6 +92,8 @@ struct DatabaseView {
 #[derive(Serialize)]
 struct RabbitView {
     hosts: Vec<Member>,
+    /// The client port (the messaging server's `client` port).
+    port: u16,
     /// The user of the step's project (or the hook's subject).
     user: String,
 }
@@ -244,6 +246,7 @@ pub(crate) struct Views {
     database_port: u16,
     gcomm_port: u16,
     cache_port: u16,
+    messaging_port: u16,
 }
 
 impl Views {
@@ -289,6 +292,7 @@ impl Views {
             database_port: server_port(catalog, SERVES_DATABASE, "client"),
             gcomm_port: server_port(catalog, SERVES_DATABASE, "gcomm"),
             cache_port: server_port(catalog, SERVES_CACHE, "client"),
+            messaging_port: server_port(catalog, SERVES_MESSAGING, "client"),
         }
     }
 
@@ -386,6 +390,7 @@ pub(crate) fn context(
                 .into_iter()
                 .map(|m| member(model, m))
                 .collect(),
+            port: views.messaging_port,
             user: rabbit_user,
         });
     let memcached: Vec<String> = model
@@ -404,6 +409,14 @@ pub(crate) fn context(
             url: k.url.clone(),
             region: site.region.clone(),
         });
+    // Every deployed API as this site reaches it (its own, else its central site's), by
+    // service: `endpoints.placement.url`.
+    let endpoints: BTreeMap<&str, &ApiView> = views
+        .apis
+        .iter()
+        .flatten()
+        .filter_map(|a| Some((a.service.as_str(), views.api(model, site_id, &a.service)?)))
+        .collect();
     let api = match hook {
         Some(HOOK_API_REGISTRATION) => subject
             .as_deref()
@@ -467,6 +480,7 @@ pub(crate) fn context(
         rabbitmq => rabbitmq.map(|r| Value::from(Serde(r))),
         memcached => memcached,
         keystone => keystone.map(|k| Value::from(Serde(k))),
+        endpoints => Value::from(Serde(endpoints)),
         subject => subject,
         api => api.map(|a| Value::from(Serde(a.clone()))),
         ceph => ceph.map(|c| Value::from(Serde(c))),
