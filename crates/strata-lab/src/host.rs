@@ -89,7 +89,10 @@ fn boot(
     let log_path = dir.join("console.log");
     let log = std::fs::File::create(&log_path).map_err(io("creating", &log_path))?;
     let mut cmd = strata_sys::in_private_mount_namespace(&script);
-    cmd.env("L", rootfs)
+    // /proc/sys/net writable (it is the host's own network namespace's): Neutron's agents and
+    // os-vif set per-bridge and per-interface sysctls, as they do on a server.
+    cmd.env("SYSTEMD_NSPAWN_API_VFS_WRITABLE", "network")
+        .env("L", rootfs)
         .env("U", &upper)
         .env("W", dir.join("work"))
         .env("M", dir.join("root"))
