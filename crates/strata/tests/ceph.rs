@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 mod common;
 use common::{
-    lab_home as home, ok_in_lab_home as ok, strata_in_lab_home as strata, text, LabGuard,
+    assert_workloads, lab_home as home, ok_in_lab_home as ok, strata_in_lab_home as strata, text,
+    LabGuard,
 };
 
 const LAB: &str = "hci";
@@ -49,6 +50,15 @@ fn the_hci_cluster_deploys_heals_and_keeps_its_data() {
         check.contains("ok   central/ctl-0 ceph-mon: the cluster is HEALTH_OK"),
         "{check}"
     );
+    // Compute and networking: the check booted a server in the zone; every compute and
+    // agent is where the spec puts it.
+    assert!(
+        check.contains("ok   central/ctl-0 neutron-dhcp: a server in this zone"),
+        "{check}"
+    );
+    let computes = [("hci-0", "nova"), ("hci-1", "nova"), ("hci-2", "nova")];
+    let dhcp = [("ctl-0", "nova"), ("ctl-1", "nova"), ("ctl-2", "nova")];
+    assert_workloads(LAB, "ctl-0", &computes, &dhcp, 6);
     let (_, osds) = on("ctl-0", "ceph osd stat -f json");
     let osds: serde_json::Value = serde_json::from_str(&osds).unwrap();
     assert_eq!(

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 mod common;
 use common::{
-    lab_home as home, ok_in_lab_home as ok, on_lab_host, strata_in_lab_home as strata, text,
-    LabGuard,
+    assert_workloads, lab_home as home, ok_in_lab_home as ok, on_lab_host,
+    strata_in_lab_home as strata, text, LabGuard,
 };
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -91,12 +91,28 @@ fn all_in_one_deploys_and_passes_its_checks() {
         "plan created the state database"
     );
     let check = deploy_and_check(spec);
-    for what in ["galera", "rabbitmq", "memcached", "haproxy", "keystone"] {
+    for what in [
+        "galera",
+        "rabbitmq",
+        "memcached",
+        "haproxy",
+        "keystone",
+        "placement",
+        "nova-api",
+        "neutron-dhcp",
+    ] {
         assert!(
             check.contains(&format!("aio-0 {what}")),
             "{what} checked: {check}"
         );
     }
+    // The check booted a server on the site's network: its console said it took its address
+    // by DHCP and read its id from the metadata service; ping passed once allowed.
+    assert!(
+        check.contains("ping blocked, then allowed by its security group"),
+        "{check}"
+    );
+    assert_workloads(lab, "aio-0", &[("aio-0", "nova")], &[("aio-0", "nova")], 1);
     assert_operator_files(lab, &["regionOne"]);
     let (ok_, regions) = on_lab_host(
         lab,

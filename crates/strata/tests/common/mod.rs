@@ -148,3 +148,78 @@ impl Drop for LabGuard {
         }
     }
 }
+
+/// What an operator sees with the `openstack` client on `controller` once compute and
+/// networking are deployed: every compute of the spec up and a hypervisor, in its site's
+/// availability zone and in Placement, and every Neutron agent alive in its zone.
+/// `computes` is (host, availability zone), `dhcp` (host, zone) of each DHCP agent, and
+/// `hosts_with_l2` the number of linuxbridge agents (one per host that has one).
+pub fn assert_workloads(
+    lab: &str,
+    controller: &str,
+    computes: &[(&str, &str)],
+    dhcp: &[(&str, &str)],
+    hosts_with_l2: usize,
+) {
+    let run = |what: &str, script: &str| -> Vec<String> {
+        let (ok, out) = on_lab_host(lab, controller, &format!(". /root/openrc && {script}"));
+        assert!(ok, "{what}: {out}");
+        let mut lines: Vec<String> = out.lines().map(str::to_owned).collect();
+        lines.sort();
+        lines
+    };
+    let mut want: Vec<String> = computes
+        .iter()
+        .map(|(h, z)| format!("nova-compute {h} {z} up"))
+        .collect();
+    want.sort();
+    let services = run(
+        "compute services",
+        "openstack compute service list --service nova-compute -f value -c Binary -c Host -c Zone -c State",
+    );
+    assert_eq!(services, want, "nova-compute in every zone");
+    let mut hosts: Vec<String> = computes.iter().map(|(h, _)| h.to_string()).collect();
+    hosts.sort();
+    let hypervisors = run(
+        "hypervisors",
+        "openstack hypervisor list -f value -c 'Hypervisor Hostname' -c State | sed 's/ up$//'",
+    );
+    assert_eq!(hypervisors, hosts, "a hypervisor per compute");
+    let providers = run(
+        "resource providers",
+        "openstack resource provider list -f value -c name",
+    );
+    assert_eq!(providers, hosts, "a resource provider per compute");
+    let mut zones: Vec<String> = computes.iter().map(|(_, z)| z.to_string()).collect();
+    zones.sort();
+    zones.dedup();
+    let listed = run(
+        "compute zones",
+        "openstack availability zone list --compute -f value -c 'Zone Name' -c 'Zone Status' | grep ' available$' | sed 's/ available$//' | grep -vx internal",
+    );
+    assert_eq!(listed, zones, "a compute zone per site");
+    let agents = run(
+        "network agents",
+        "openstack network agent list -f value -c Binary -c Host -c 'Availability Zone' -c Alive",
+    );
+    assert!(
+        agents.iter().all(|a| a.contains(" True ")),
+        "every agent alive: {agents:?}"
+    );
+    for (h, z) in dhcp {
+        assert!(
+            agents
+                .iter()
+                .any(|a| a.starts_with(&format!("{h} {z} ")) && a.ends_with(" neutron-dhcp-agent")),
+            "a DHCP agent on {h} in zone {z}: {agents:?}"
+        );
+    }
+    let l2 = agents
+        .iter()
+        .filter(|a| a.contains("neutron-linuxbridge-agent"))
+        .count();
+    assert_eq!(
+        l2, hosts_with_l2,
+        "a linuxbridge agent per host: {agents:?}"
+    );
+}
