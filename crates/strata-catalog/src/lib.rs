@@ -230,7 +230,12 @@ pub struct CheckDef {
     pub name: String,
     pub on: On,
     pub run: String,
+    /// How long the check may run (`timeout_s:`, default [`DEFAULT_CHECK_TIMEOUT_S`]).
+    pub timeout_s: u32,
 }
+
+/// How long a check may run unless its file says otherwise.
+pub const DEFAULT_CHECK_TIMEOUT_S: u32 = 60;
 
 impl Service {
     /// The port called `name` (`ports: { client: 3306 }`).

@@ -9,8 +9,8 @@ use strata_source::{parse_yaml, Diagnostic, Diagnostics, Label, Node, SourceMap}
 
 use crate::{
     Api, Catalog, CephUse, CheckDef, Database, Group, Kind, On, OpDef, Port, Reach, Role, Service,
-    StepDef, StepRef, HOOK_API_REGISTRATION, HOOK_DATABASE, HOOK_MESSAGING_USER, SERVES,
-    SERVES_CACHE, SERVES_DATABASE,
+    StepDef, StepRef, DEFAULT_CHECK_TIMEOUT_S, HOOK_API_REGISTRATION, HOOK_DATABASE,
+    HOOK_MESSAGING_USER, SERVES, SERVES_CACHE, SERVES_DATABASE,
 };
 
 include!(concat!(env!("OUT_DIR"), "/builtin_catalog.rs"));
@@ -334,11 +334,13 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
                 let cr = MapReader::new(
                     item,
                     &format!("a check of {what}"),
-                    &["name", "on", "run"],
+                    &["name", "on", "run", "timeout_s"],
                     diags,
                 );
                 let name = string(cr.get("name"), "`name`", diags);
                 let run = string(cr.get("run"), "`run`", diags);
+                let timeout_s = uint(cr.get("timeout_s"), "`timeout_s`", 3600, diags)
+                    .map_or(DEFAULT_CHECK_TIMEOUT_S, |t| t.value);
                 let on = enum_field(
                     cr.get("on"),
                     "`on`",
@@ -351,6 +353,7 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
                         name: name.value,
                         on,
                         run: run.value,
+                        timeout_s,
                     }),
                     _ => diags.push(
                         Diagnostic::error(item.loc, format!("a check of {what} needs `name` and `run`"))
@@ -1117,6 +1120,28 @@ mod tests {
         files.extend(extra.iter().map(|(n, t)| (n.to_string(), t.to_string())));
         let catalog = Catalog::from_files(&mut sources, files, &mut diags);
         (catalog, diags.render(&sources))
+    }
+
+    #[test]
+    fn a_check_may_take_longer_than_the_default() {
+        let (catalog, said) = catalog_of(
+            &[("services/n.yaml", "name: n\nsteps: [{ action: start }]\nchecks:\n  - { name: slow, run: \"true\", timeout_s: 600 }\n  - { name: quick, run: \"true\" }\n")],
+            false,
+        );
+        assert!(!said.contains("error:"), "{said}");
+        let timeouts: Vec<u32> = catalog
+            .service("n")
+            .unwrap()
+            .checks
+            .iter()
+            .map(|c| c.timeout_s)
+            .collect();
+        assert_eq!(timeouts, [600, DEFAULT_CHECK_TIMEOUT_S]);
+        let (_, said) = catalog_of(
+            &[("services/n.yaml", "name: n\nsteps: [{ action: start }]\nchecks: [{ name: x, run: \"true\", timeout_s: forever }]\n")],
+            false,
+        );
+        assert!(said.contains("timeout_s"), "{said}");
     }
 
     #[test]

@@ -99,7 +99,10 @@ pub fn check(target: &Target, timeout: Duration) -> Result<Vec<CheckOutcome>, En
                 let ctx = renderer.context(model, host_id, step, &outputs);
                 let (passed, detail) = match renderer.render(&def.run, &ctx) {
                     Err(why) => (false, why),
-                    Ok(script) => match transport.run(&script, timeout) {
+                    Ok(script) => match transport.run(
+                        &script,
+                        timeout.max(Duration::from_secs(u64::from(def.timeout_s))),
+                    ) {
                         Ok(out) => {
                             let mut text = format!("{}\n{}", out.stdout, out.stderr);
                             if out.status > 128 {
