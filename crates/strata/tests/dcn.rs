@@ -2,14 +2,16 @@
 //! site and two edge sites, each with its own Ceph cluster and Glance) deploys from nothing
 //! and passes `strata check`, which imports an image to every store, copies one with
 //! copy-image and downloads it through each region's Glance; one client reaches every
-//! cluster by name; a re-deploy changes nothing; adding an edge site (dcn2) with an override
-//! file changes only the new site and what central Glance needs to learn its store.
+//! cluster by name; servers boot in every availability zone, each from a clone in its own
+//! site's cluster, with an address from its site's DHCP agents; a re-deploy changes nothing;
+//! adding an edge site (dcn2) with an override file changes only the new site and what
+//! central Glance needs to learn its store.
 #![cfg(feature = "lab-tests")]
 
 use std::collections::{BTreeMap, BTreeSet};
 
 mod common;
-use common::{ok_in_lab_home as ok, strata_in_lab_home as strata, LabGuard};
+use common::{assert_workloads, ok_in_lab_home as ok, strata_in_lab_home as strata, LabGuard};
 
 const LAB: &str = "edge-demo";
 const SPEC: &str = "examples/dcn.yaml";
@@ -34,9 +36,9 @@ fn changed(events: &str) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-/// `strata check --json ARGS`: asserts every check passed; returns what each Glance copies
-/// check said, by host.
-fn checks_pass(args: &[&str]) -> BTreeMap<String, String> {
+/// `strata check --json ARGS`: asserts every check passed and that a server booted in each
+/// of `zones` (at its site's DHCP host); returns what each Glance copies check said, by host.
+fn checks_pass(args: &[&str], zones: &[&str]) -> BTreeMap<String, String> {
     let mut all = vec!["check", "--json"];
     all.extend_from_slice(args);
     let out = strata(&all);
@@ -49,6 +51,17 @@ fn checks_pass(args: &[&str]) -> BTreeMap<String, String> {
         out.status.success() && failed.is_empty() && !results.is_empty(),
         "every check passes: {failed:#?}"
     );
+    for zone in zones {
+        assert!(
+            results.iter().any(|r| r["service"] == "neutron-dhcp"
+                && r["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains(&format!(" in zone {zone} "))
+                        && d.contains("root disk a clone")
+                        && d.contains("metadata read"))),
+            "a server booted in zone {zone}: {results:#?}"
+        );
+    }
     results
         .iter()
         .filter(|r| {
@@ -71,7 +84,27 @@ fn the_edge_cloud_deploys_copies_images_and_grows_by_one_site() {
     let _lab = LabGuard::fresh(LAB);
     ok(&["lab", "up", SPEC]);
     ok(&["deploy", SPEC]);
-    let copies = checks_pass(&[SPEC]);
+    let copies = checks_pass(&[SPEC], &["nova", "dcn0", "dcn1"]);
+    let computes = [
+        ("hci-0", "nova"),
+        ("hci-1", "nova"),
+        ("dcn0-0", "dcn0"),
+        ("dcn0-1", "dcn0"),
+        ("dcn0-2", "dcn0"),
+        ("dcn0-3", "dcn0"),
+        ("dcn1-compute-0", "dcn1"),
+    ];
+    let dhcp = [
+        ("ctl-0", "nova"),
+        ("ctl-1", "nova"),
+        ("ctl-2", "nova"),
+        ("dcn0-0", "dcn0"),
+        ("dcn0-1", "dcn0"),
+        ("dcn0-2", "dcn0"),
+        ("dcn1-compute-0", "dcn1"),
+    ];
+    // Every host with a compute or a controller has a linuxbridge agent: 3 + 2 + 4 + 1.
+    assert_workloads(LAB, "ctl-0", &computes, &dhcp, 10);
     for host in ["ctl-0", "dcn0-0", "dcn1-compute-0"] {
         assert!(
             copies.contains_key(host),
@@ -147,7 +180,7 @@ fn the_edge_cloud_deploys_copies_images_and_grows_by_one_site() {
             "Glance on {ctl} learns the dcn2 store: {elsewhere:?}"
         );
     }
-    let copies = checks_pass(&[SPEC, "-e", ADD_DCN2]);
+    let copies = checks_pass(&[SPEC, "-e", ADD_DCN2], &["nova", "dcn0", "dcn1", "dcn2"]);
     assert!(
         copies["ctl-0"].contains("served by Glance in dcn0, dcn1, dcn2"),
         "central's image reaches the new edge too: {copies:?}"
