@@ -186,7 +186,7 @@ fn the_edge_cloud_deploys_copies_images_and_grows_by_one_site() {
         "central's image reaches the new edge too: {copies:?}"
     );
     assert!(
-        copies.contains_key("dcn2-0"),
+        copies.contains_key("dcn2-compute-0"),
         "dcn2's Glance checked: {copies:?}"
     );
 }
