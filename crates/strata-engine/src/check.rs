@@ -64,8 +64,13 @@ pub(crate) fn targets<'p>(
     out
 }
 
-/// Runs every check of the plan's services, in parallel across hosts.
-pub fn check(target: &Target, timeout: Duration) -> Result<Vec<CheckOutcome>, EngineError> {
+/// Runs every check of the plan's services (only those of `services` when it names any),
+/// in parallel across hosts.
+pub fn check(
+    target: &Target,
+    services: &[String],
+    timeout: Duration,
+) -> Result<Vec<CheckOutcome>, EngineError> {
     let Target {
         model,
         catalog,
@@ -79,7 +84,10 @@ pub fn check(target: &Target, timeout: Duration) -> Result<Vec<CheckOutcome>, En
     let renderer = Renderer::new(model, catalog, state.clone(), redactor.clone());
     let host_ids = model.host_index();
     let mut by_host: HashMap<&str, Vec<(&strata_plan::Step, usize)>> = HashMap::new();
-    for (step, index) in targets(catalog, plan) {
+    for (step, index) in targets(catalog, plan)
+        .into_iter()
+        .filter(|(step, _)| services.is_empty() || services.contains(&step.service))
+    {
         if !inventory.contains_key(&step.host) {
             return Err(EngineError::NoTransport(step.host.clone()));
         }

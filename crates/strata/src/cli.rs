@@ -80,6 +80,9 @@ pub enum Command {
         /// One JSON object per check on stdout.
         #[arg(long)]
         json: bool,
+        /// Only this service's checks (repeat for several), e.g. `--service ceph-mon`.
+        #[arg(long = "service", value_name = "SERVICE")]
+        services: Vec<String>,
         /// An ssh_config for real servers; the lab provides its own.
         #[arg(long, value_name = "FILE")]
         ssh_config: Option<PathBuf>,

@@ -363,6 +363,23 @@ fn exporting_ceph_before_a_deploy_says_to_deploy_first() {
 }
 
 #[test]
+fn checking_a_service_the_catalog_lacks_says_so_before_any_host() {
+    let run = strata(&[
+        "check",
+        "--service",
+        "nova-cmpute",
+        "examples/all-in-one.yaml",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    assert!(
+        run.stderr
+            .contains("no service `nova-cmpute` in the catalog"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn services_come_from_a_catalog_directory_without_code() {
     let dir = root().join("target/extra-catalog/services");
     std::fs::create_dir_all(&dir).unwrap();

@@ -187,6 +187,38 @@ fn all_in_one_deploys_and_passes_its_checks() {
         page, "echo from aio-0",
         "HAProxy on the host's address fronts the API on loopback"
     );
+
+    // A guest still running when the lab goes down: nothing of it stays on the machine (its
+    // qemu runs in the host's cgroup, its tap and bridge in the host's network namespace).
+    let (booted, status) = sh(". /root/openrc && openstack server create --image strata-guest --flavor strata.tiny --network central-net --wait -f value -c status left-running");
+    assert!(
+        booted && status == "ACTIVE",
+        "a server left running: {status}"
+    );
+    let qemu_of_lab = || {
+        let ps = std::process::Command::new("ps")
+            .args(["-eo", "args"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&ps.stdout)
+            .lines()
+            .filter(|l| l.contains("qemu-system") && l.contains("guest=instance-"))
+            .count()
+    };
+    assert_eq!(qemu_of_lab(), 1, "the guest runs as a qemu process");
+    ok(&["lab", "down", "--lab", lab]);
+    assert_eq!(qemu_of_lab(), 0, "no qemu process outlives the lab");
+    let netns = std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("strata.aio"))
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(
+        netns, 0,
+        "no network namespace (and so no tap or bridge) of the lab"
+    );
 }
 
 #[test]

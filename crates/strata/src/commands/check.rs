@@ -15,11 +15,22 @@ pub fn run(
     home: &Path,
     args: &SpecArgs,
     json: bool,
+    services: &[String],
     ssh_config: Option<&Path>,
     out: &mut Printer,
 ) -> anyhow::Result<ExitCode> {
     let loaded = valid_or_exit!(args, out);
     let model = loaded.model.as_ref().expect("valid");
+    if let Some(unknown) = services
+        .iter()
+        .find(|s| loaded.catalog.service(s).is_none())
+    {
+        out.note(&format!(
+            "strata: no service `{unknown}` in the catalog; `strata plan {}` lists the spec's services\n",
+            args.spec.display()
+        ));
+        return Ok(ExitCode::from(2));
+    }
     let plan = strata_plan::build(model, &loaded.catalog)?;
     let dir = super::deploy::cloud_dir(home, &model.cloud);
     let state = Arc::new(super::deploy::deployed_state(home, model, &args.spec)?);
@@ -32,7 +43,7 @@ pub fn run(
         state,
         redactor: Arc::new(Redactor::default()),
     };
-    let results = strata_engine::check(&target, Duration::from_secs(60));
+    let results = strata_engine::check(&target, services, Duration::from_secs(60));
     for t in inventory.values() {
         t.close();
     }

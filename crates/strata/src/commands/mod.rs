@@ -68,8 +68,16 @@ pub fn run(cli: Cli, out: &mut Printer) -> anyhow::Result<ExitCode> {
         Command::Check {
             spec,
             json,
+            services,
             ssh_config,
-        } => check::run(&cli.home, &spec, json, ssh_config.as_deref(), out),
+        } => check::run(
+            &cli.home,
+            &spec,
+            json,
+            &services,
+            ssh_config.as_deref(),
+            out,
+        ),
         Command::Status { spec } => deploy::status(&cli.home, &spec, out),
         Command::Export(ExportCommand::Ceph { spec, site, output }) => {
             export::ceph(&cli.home, &spec, site.as_deref(), output.as_deref(), out)
