@@ -106,11 +106,14 @@ fn all_in_one_deploys_and_passes_its_checks() {
             "{what} checked: {check}"
         );
     }
-    // The check booted a server on the site's network: its console said it took its address
-    // by DHCP and read its id from the metadata service; ping passed once allowed.
+    // The network check boots a server on the site's network: its console said it took its
+    // address by DHCP and read its id from the metadata service; ping passed once allowed.
+    let booted = ok(&["check", "--json", "--service", "neutron-dhcp", spec]);
     assert!(
-        check.contains("ping blocked, then allowed by its security group"),
-        "{check}"
+        booted.contains("root disk a clone of images/")
+            && booted.contains("metadata read")
+            && booted.contains("ping blocked, then allowed by its security group"),
+        "{booted}"
     );
     assert_workloads(lab, "aio-0", &[("aio-0", "nova")], &[("aio-0", "nova")], 1);
     assert_operator_files(lab, &["regionOne"]);
