@@ -161,25 +161,27 @@ pub fn assert_workloads(
     dhcp: &[(&str, &str)],
     hosts_with_l2: usize,
 ) {
+    fn sorted(items: impl IntoIterator<Item = String>) -> Vec<String> {
+        let mut v: Vec<String> = items.into_iter().collect();
+        v.sort();
+        v
+    }
     let run = |what: &str, script: &str| -> Vec<String> {
         let (ok, out) = on_lab_host(lab, controller, &format!(". /root/openrc && {script}"));
         assert!(ok, "{what}: {out}");
-        let mut lines: Vec<String> = out.lines().map(str::to_owned).collect();
-        lines.sort();
-        lines
+        sorted(out.lines().map(str::to_owned))
     };
-    let mut want: Vec<String> = computes
-        .iter()
-        .map(|(h, z)| format!("nova-compute {h} {z} up"))
-        .collect();
-    want.sort();
+    let want = sorted(
+        computes
+            .iter()
+            .map(|(h, z)| format!("nova-compute {h} {z} up")),
+    );
     let services = run(
         "compute services",
         "openstack compute service list --service nova-compute -f value -c Binary -c Host -c Zone -c State",
     );
     assert_eq!(services, want, "nova-compute in every zone");
-    let mut hosts: Vec<String> = computes.iter().map(|(h, _)| h.to_string()).collect();
-    hosts.sort();
+    let hosts = sorted(computes.iter().map(|(h, _)| h.to_string()));
     let hypervisors = run(
         "hypervisors",
         "openstack hypervisor list -f value -c 'Hypervisor Hostname' -c State | sed 's/ up$//'",
@@ -190,8 +192,7 @@ pub fn assert_workloads(
         "openstack resource provider list -f value -c name",
     );
     assert_eq!(providers, hosts, "a resource provider per compute");
-    let mut zones: Vec<String> = computes.iter().map(|(_, z)| z.to_string()).collect();
-    zones.sort();
+    let mut zones = sorted(computes.iter().map(|(_, z)| z.to_string()));
     zones.dedup();
     let listed = run(
         "compute zones",
