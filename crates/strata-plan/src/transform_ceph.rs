@@ -3,7 +3,10 @@
 //! exported; the service waits for the client of its default cluster only. Glance's further
 //! stores are added by their own steps (`on: store`) once their cluster is exported, so a
 //! central Glance can run before the edges exist and learn each edge store when it comes:
-//! DCN's two orders are both valid walks of this graph.
+//! DCN's two orders are both valid walks of this graph. A step naming a per-store step in
+//! `after` waits for the Glance restarts that concern its site.
+
+use std::collections::HashMap;
 
 use strata_catalog::{CephUse, On};
 use strata_model::HostId;
@@ -82,6 +85,68 @@ pub fn apply(g: &mut Builder) {
                 }
             }
         }
+    }
+    order_after_store_steps(g);
+}
+
+/// A step whose `after` names a per-store step (`glance-api:add-store`) waits for the Glance
+/// restarts that concern its site: every one on the site's own hosts, and its control
+/// plane's Glance learning the site's store. An import or copy then never runs in a Glance
+/// about to restart (a restart drops it, and Glance keeps the image locked an hour); another
+/// edge's Glance is never waited for.
+fn order_after_store_steps(g: &mut Builder) {
+    let mut per_store: HashMap<(&str, &str), Vec<StepId>> = HashMap::new();
+    for (id, step) in g.steps.iter().enumerate() {
+        if step.qualifier.is_some() {
+            per_store
+                .entry((step.service.as_str(), step.action.as_str()))
+                .or_default()
+                .push(id);
+        }
+    }
+    let model = g.model;
+    let mut needs: Vec<(StepId, Vec<StepId>)> = Vec::new();
+    for instance in &g.instances {
+        let site = &model.sites[instance.site];
+        let Some(glance) = &site.glance else {
+            continue;
+        };
+        let own_store = glance.stores[glance.default].name.as_str();
+        let concerns_site = |step: StepId| {
+            let at = model.hosts[g.host_of[step]].site;
+            at == instance.site
+                || (at == site.control_plane
+                    && g.steps[step].qualifier.as_deref() == Some(own_store))
+        };
+        for def in &instance.service.steps {
+            let mine = instance.steps.get(&def.action);
+            for after in def.after.iter().chain(&def.after_all) {
+                let Some(other) = after.service.as_deref() else {
+                    continue;
+                };
+                let is_per_store = g.catalog.service(other).is_some_and(|s| {
+                    s.steps
+                        .iter()
+                        .any(|d| d.action == after.action && d.on == On::Store)
+                });
+                if !is_per_store {
+                    continue;
+                }
+                let theirs: Vec<StepId> = per_store
+                    .get(&(other, after.action.as_str()))
+                    .into_iter()
+                    .flatten()
+                    .copied()
+                    .filter(|&s| concerns_site(s))
+                    .collect();
+                for &step in mine.into_iter().flatten() {
+                    needs.push((step, theirs.clone()));
+                }
+            }
+        }
+    }
+    for (step, theirs) in needs {
+        g.need(step, theirs);
     }
 }
 

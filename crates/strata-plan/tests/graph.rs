@@ -46,13 +46,16 @@ fn is_ceph_daemon(s: &Step) -> bool {
 #[test]
 fn dcn_classic_order_is_a_walk_of_the_graph() {
     // Seed 001, usual order: deploy central, then dcn0, then dcn1, then update central's
-    // Glance with the edge stores.
+    // Glance with the edge stores (and then put images in them).
     let plan = plan_of("dcn");
     assert_phases(
         &plan,
         |s| match (s.site.as_str(), s.action.as_str()) {
             ("central", "add-store") => 3,
             ("central", _) if s.qualifier.as_deref().is_some_and(|q| q.starts_with("dcn")) => 3,
+            // The test guest goes to every store once central's Glance knows them all.
+            ("central", "guest") => 3,
+            (_, "guest") => 4,
             ("central", _) => 0,
             ("dcn0", _) => 1,
             _ => 2,
@@ -145,6 +148,38 @@ fn edges_wait_for_the_central_control_plane_and_ceph_export() {
     }
     // A ScaleOut node reaches Glance through its HAProxy; edge APIs wait for the site's HAProxy.
     assert!(needs("dcn0/dcn0-0/glance-api:ready").contains(&"dcn0/dcn0-3/haproxy:ready"));
+}
+
+/// Glance restarts to learn a store, and a restart drops the imports it runs: the guest's
+/// registration comes after central's Glance learned every edge store, and an edge's copy
+/// after the restarts that concern the edge, never another edge's.
+#[test]
+fn guest_images_wait_for_the_glance_restarts_of_their_stores() {
+    let plan = plan_of("dcn");
+    let ids: HashMap<&str, &Step> = plan.steps.iter().map(|s| (s.id.as_str(), s)).collect();
+    let needs = |id: &str| -> Vec<&str> {
+        ids[id]
+            .needs
+            .iter()
+            .map(|&n| plan.steps[n].id.as_str())
+            .collect()
+    };
+    let registration = needs("central/ctl-0/nova-api:guest");
+    for ctl in ["ctl-0", "ctl-1", "ctl-2"] {
+        for store in ["dcn0", "dcn1"] {
+            let restart = format!("central/{ctl}/glance-api[{store}]:add-store");
+            assert!(registration.contains(&restart.as_str()), "{registration:?}");
+        }
+        let restart = format!("central/{ctl}/glance-api[dcn1]:add-store");
+        assert!(needs("dcn1/dcn1-compute-0/nova-compute:guest").contains(&restart.as_str()));
+    }
+    let copy = needs("dcn1/dcn1-compute-0/nova-compute:guest");
+    assert!(copy.contains(&"dcn1/dcn1-compute-0/glance-api[central]:add-store"));
+    assert!(
+        copy.iter()
+            .all(|n| !n.starts_with("dcn0/") && !n.contains("[dcn0]")),
+        "{copy:?}"
+    );
 }
 
 #[test]
