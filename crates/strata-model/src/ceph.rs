@@ -32,6 +32,42 @@ fn pick<T: Copy>(candidates: [Option<&Spanned<T>>; 3], default: T) -> (T, Option
         .unwrap_or((default, None))
 }
 
+/// A service whose catalog file says it keeps its data in its site's cluster (`ceph: local`:
+/// nova-compute's disks, Cinder's volumes) needs a cluster at the site of every host that runs
+/// it; without one it would fall back to local disks, or not start, on a host minutes into a
+/// deploy. One error per site and service, at its first such node.
+pub(crate) fn local_users_have_a_cluster(ctx: &Ctx, model: &Model, diags: &mut Diagnostics) {
+    let mut said: std::collections::HashSet<(SiteId, &str)> = std::collections::HashSet::new();
+    for (id, host) in model.hosts.iter().enumerate() {
+        let site = &model.sites[host.site];
+        if site.ceph.is_some() {
+            continue;
+        }
+        for name in host.services.iter() {
+            let local = ctx
+                .catalog
+                .service(name)
+                .is_some_and(|s| s.ceph == strata_catalog::CephUse::Local);
+            if !local || !said.insert((host.site, name.as_str())) {
+                continue;
+            }
+            diags.push(
+                Diagnostic::error(
+                    ctx.role_loc(id),
+                    format!(
+                        "`{name}` on node `{}` keeps its data in its site's Ceph cluster, and site `{}` has none",
+                        host.name, site.name
+                    ),
+                )
+                .with_help(format!(
+                    "give site `{}` a cluster (`ceph: {{ cluster: {} }}` and nodes with ceph-mon and ceph-osd, as DCN's edges have), or a role without {name} there",
+                    site.name, site.name
+                )),
+            );
+        }
+    }
+}
+
 pub(crate) fn clusters(ctx: &Ctx, model: &mut Model, diags: &mut Diagnostics) {
     let defaults = &ctx.raw.defaults.ceph;
     let mut names: HashMap<String, Loc> = HashMap::new();

@@ -76,6 +76,7 @@ pub fn compile(raw: &RawSpec, catalog: &Catalog, diags: &mut Diagnostics) -> Opt
     };
     sites_and_hosts(&mut ctx, &mut model, diags);
     crate::ceph::clusters(&ctx, &mut model, diags);
+    crate::ceph::local_users_have_a_cluster(&ctx, &model, diags);
     crate::hci::tune(&ctx, &mut model, diags);
     crate::galera::clusters(&ctx, &mut model, diags);
     crate::glance::stores(&ctx, &mut model, diags);
