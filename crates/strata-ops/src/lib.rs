@@ -237,13 +237,16 @@ pub fn plan(ops: &[Op], facts: &Facts) -> Vec<Action> {
                     actions.push(Action::change(
                         i,
                         // A unit that failed too often refuses to start until reset.
-                        format!("systemctl reset-failed {u} 2>/dev/null; systemctl start{nb} {u}"),
+                        format!(
+                            "systemctl reset-failed {u} 2>/dev/null; {}",
+                            or_say_why(&format!("systemctl start{nb} {u}"), &u)
+                        ),
                         format!("start {unit}"),
                     ));
                 } else if *restart_on_change && changed_before {
                     actions.push(Action::change(
                         i,
-                        format!("systemctl restart{nb} {u}"),
+                        or_say_why(&format!("systemctl restart{nb} {u}"), &u),
                         format!("restart {unit} (its configuration or packages changed)"),
                     ));
                 }
@@ -283,6 +286,15 @@ pub fn plan(ops: &[Op], facts: &Facts) -> Vec<Action> {
         }
     }
     actions
+}
+
+/// `command` (a start or restart of the already quoted `unit`), followed where it fails by
+/// the unit's last journal lines: systemctl itself only says to go and look there.
+fn or_say_why(command: &str, unit: &str) -> String {
+    format!(
+        "{command} || {{ rc=$?; echo 'the last lines of its journal:'; \
+         journalctl -u {unit} -n 15 --no-pager -o cat 2>/dev/null; exit $rc; }}"
+    )
 }
 
 #[cfg(test)]

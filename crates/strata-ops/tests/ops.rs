@@ -750,7 +750,38 @@ fn a_unit_started_without_blocking_is_left_to_a_later_wait() {
     assert!(
         actions
             .iter()
-            .any(|a| a.command.ends_with("systemctl start --no-block 'mariadb'")),
+            .any(|a| a.command.contains("systemctl start --no-block 'mariadb' ||")),
         "{actions:?}"
     );
+}
+
+/// systemctl says only where to look when a unit does not start: the failure carries the
+/// unit's last journal lines, and the start's exit status.
+#[test]
+fn a_unit_that_does_not_start_says_why() {
+    let ops = vec![Op::Service {
+        unit: "libvirtd".into(),
+        restart_on_change: false,
+        watch: vec![],
+        running: true,
+        no_block: false,
+    }];
+    let actions = plan(&ops, &Facts::default());
+    let start = actions
+        .iter()
+        .find(|a| a.command.contains("systemctl start"))
+        .expect("a start");
+    // Stand-ins for systemd's tools: the unit fails, its journal says why.
+    let script = format!(
+        "systemctl() {{ [ \"$1\" = start ] && {{ echo 'Job for libvirtd.service failed.' >&2; return 1; }}; return 0; }}\n\
+         journalctl() {{ echo \"journal $*\"; echo 'libvirtd: cannot create cgroup'; }}\n\
+         ( {} ) 2>&1",
+        start.command
+    );
+    let out = sh(&script);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("Job for libvirtd.service failed."), "{said}");
+    assert!(said.contains("journal -u libvirtd -n 15"), "{said}");
+    assert!(said.contains("libvirtd: cannot create cgroup"), "{said}");
 }
