@@ -748,9 +748,9 @@ fn a_unit_started_without_blocking_is_left_to_a_later_wait() {
     }];
     let actions = plan(&ops, &Facts::default());
     assert!(
-        actions
-            .iter()
-            .any(|a| a.command.contains("systemctl start --no-block 'mariadb' ||")),
+        actions.iter().any(|a| a
+            .command
+            .contains("systemctl start --no-block 'mariadb' ||")),
         "{actions:?}"
     );
 }
