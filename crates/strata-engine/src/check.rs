@@ -101,12 +101,15 @@ pub fn check(
         let host_id = host_ids[host];
         checks
             .into_iter()
-            .map(|(step, index)| {
+            .filter_map(|(step, index)| {
                 let def = &catalog.service(&step.service).expect("checked").checks[index];
                 let started = Instant::now();
                 let ctx = renderer.context(model, host_id, step, &outputs);
                 let (passed, detail) = match renderer.render(&def.run, &ctx) {
                     Err(why) => (false, why),
+                    // A check whose command renders to nothing does not apply here (its
+                    // template says so): it is neither run nor counted.
+                    Ok(script) if script.trim().is_empty() => return None,
                     Ok(script) => match transport.run(
                         &script,
                         timeout.max(Duration::from_secs(u64::from(def.timeout_s))),
@@ -125,7 +128,7 @@ pub fn check(
                         Err(e) => (false, e.to_string()),
                     },
                 };
-                CheckOutcome {
+                Some(CheckOutcome {
                     site: step.site.clone(),
                     host: step.host.clone(),
                     service: step.service.clone(),
@@ -134,7 +137,7 @@ pub fn check(
                     passed,
                     detail: redactor.redact(&detail),
                     seconds: started.elapsed().as_secs_f64(),
-                }
+                })
             })
             .collect::<Vec<_>>()
     })

@@ -464,6 +464,14 @@ pub(crate) fn context(
             vip => site.vip.map(|v| v.to_string()),
             api_address => model.api_address(site_id).map(|a| a.to_string()),
             kind => if site.kind == SiteKind::Edge { "edge" } else { "central" },
+            // The sites whose control plane this one is (a central site's edges).
+            edges => model
+                .sites
+                .iter()
+                .enumerate()
+                .filter(|&(id, s)| id != site_id && s.control_plane == site_id)
+                .map(|(_, s)| s.name.clone())
+                .collect::<Vec<_>>(),
             prefix => site.subnet.prefix_len(),
             // A VRRP router id per site, stable across runs (sites of one subnet differ).
             vrid => 1 + (stable_hash(&site.name) % 254),

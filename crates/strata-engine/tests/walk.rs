@@ -40,7 +40,7 @@ fn catalog_dir(dir: &Path) -> PathBuf {
     std::fs::write(
         catalog.join("services/demo.yaml"),
         format!(
-            "name: demo\nsteps:\n  - action: configure\n    ops:\n      - command: {}\n  - action: start\n    after: [configure]\n    logs: [\"{d}/{{{{ host.name }}}}.why\"]\n    ops:\n      - command: {{ run: \"if grep -qx {{{{ host.name }}}} {d}/fail; then echo the real reason is in the log > {d}/{{{{ host.name }}}}.why; echo Traceback of a shutdown >&2; exit 1; fi\", unless: \"test ! -e {d}/fail\" }}\n      - command: {}\n  - action: check\n    after: [start]\n    ops:\n      - command: {}\n",
+            "name: demo\nsteps:\n  - action: configure\n    ops:\n      - command: {}\n  - action: start\n    after: [configure]\n    logs: [\"{d}/{{{{ host.name }}}}.why\"]\n    ops:\n      - command: {{ run: \"if grep -qx {{{{ host.name }}}} {d}/fail; then echo the real reason is in the log > {d}/{{{{ host.name }}}}.why; echo Traceback of a shutdown >&2; exit 1; fi\", unless: \"test ! -e {d}/fail\" }}\n      - command: {}\n  - action: check\n    after: [start]\n    ops:\n      - command: {}\nchecks:\n  - name: its log says it was checked\n    on: each\n    run: \"grep -qx check {d}/{{{{ host.name }}}}\"\n  - name: only on a\n    on: each\n    run: \"{{% if host.name == 'a' %}}grep -qx start {d}/a{{% endif %}}\"\n",
             log("configure"),
             log("start"),
             log("check"),
@@ -59,8 +59,8 @@ fn run(dir: &Path) -> (Report, Vec<Event>) {
     (report, events)
 }
 
-/// `run`, and each step's state afterwards as `strata status` reads it, by step id.
-fn run_and_look(dir: &Path) -> (Report, Vec<Event>, HashMap<String, StepState>) {
+/// Builds the spec's target (the local transport for every host) and hands it to `f`.
+fn on_target<R>(dir: &Path, f: impl FnOnce(&Target) -> R) -> R {
     let mut sources = SourceMap::new();
     let mut diags = Diagnostics::new();
     let catalog = Catalog::load(&mut sources, Some(&catalog_dir(dir)), &mut diags).unwrap();
@@ -85,6 +85,10 @@ fn run_and_look(dir: &Path) -> (Report, Vec<Event>, HashMap<String, StepState>) 
         state: Arc::new(State::open(&dir.join("state")).unwrap()),
         redactor: Arc::new(Redactor::default()),
     };
+    f(&target)
+}
+
+fn deploy_on(target: &Target, dir: &Path) -> (Report, Vec<Event>) {
     let options = DeployOptions {
         parallel: 4,
         timeout: Duration::from_secs(30),
@@ -92,17 +96,26 @@ fn run_and_look(dir: &Path) -> (Report, Vec<Event>, HashMap<String, StepState>) 
         host_lock: dir.join("apply.lock").display().to_string(),
     };
     let events = Mutex::new(Vec::new());
-    let report = deploy(&target, &options, &|e| events.lock().unwrap().push(e)).unwrap();
-    let last = target.state.last_run().unwrap().map(|(id, _)| id);
-    let rows = target.state.steps().unwrap();
-    let states = step_states(&plan, &catalog, &rows, last);
-    let by_id = plan
-        .steps
-        .iter()
-        .map(|s| s.id.clone())
-        .zip(states)
-        .collect();
-    (report, events.into_inner().unwrap(), by_id)
+    let report = deploy(target, &options, &|e| events.lock().unwrap().push(e)).unwrap();
+    (report, events.into_inner().unwrap())
+}
+
+/// `run`, and each step's state afterwards as `strata status` reads it, by step id.
+fn run_and_look(dir: &Path) -> (Report, Vec<Event>, HashMap<String, StepState>) {
+    on_target(dir, |target| {
+        let (report, events) = deploy_on(target, dir);
+        let last = target.state.last_run().unwrap().map(|(id, _)| id);
+        let rows = target.state.steps().unwrap();
+        let states = step_states(target.plan, target.catalog, &rows, last);
+        let by_id = target
+            .plan
+            .steps
+            .iter()
+            .map(|s| s.id.clone())
+            .zip(states)
+            .collect();
+        (report, events, by_id)
+    })
 }
 
 fn lines(dir: &Path, host: &str) -> Vec<String> {
@@ -251,5 +264,30 @@ fn status_after_a_failure_counts_skipped_steps_as_skipped() {
         "done earlier, skipped now"
     );
     assert_eq!(states["one/a/demo:check"], StepState::Done);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A check runs on each of its hosts and says whether it passed; one whose command renders to
+/// nothing on a host (its template says it does not apply there) is neither run nor counted.
+#[test]
+fn checks_run_where_they_apply() {
+    let dir = scratch("checks");
+    let outcomes = on_target(&dir, |target| {
+        let (report, _) = deploy_on(target, &dir);
+        assert!(report.failures.is_empty(), "{:?}", report.failures);
+        strata_engine::check(target, &[], Duration::from_secs(30)).unwrap()
+    });
+    let ran: Vec<(&str, &str, bool)> = outcomes
+        .iter()
+        .map(|o| (o.host.as_str(), o.check.as_str(), o.passed))
+        .collect();
+    assert_eq!(
+        ran,
+        [
+            ("a", "its log says it was checked", true),
+            ("a", "only on a", true),
+            ("b", "its log says it was checked", true),
+        ]
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

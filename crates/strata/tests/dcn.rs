@@ -3,7 +3,8 @@
 //! and passes `strata check`, which imports an image to every store, copies one with
 //! copy-image and downloads it through each region's Glance; one client reaches every
 //! cluster by name; servers boot in every availability zone, each from a clone in its own
-//! site's cluster, with an address from its site's DHCP agents; a re-deploy changes nothing;
+//! site's cluster, with an address from its site's DHCP agents (and one on central's network
+//! across the WAN, with full-size pings); a re-deploy changes nothing;
 //! adding an edge site (dcn2) with an override file changes only the new site and what
 //! central Glance needs to learn its store.
 #![cfg(feature = "lab-tests")]
@@ -60,6 +61,25 @@ fn checks_pass(args: &[&str], zones: &[&str]) -> BTreeMap<String, String> {
                         && d.contains("root disk a clone")
                         && d.contains("metadata read"))),
             "a server booted in zone {zone}: {results:#?}"
+        );
+    }
+    // Central's network reaches every edge zone across the WAN: DHCP, metadata, full size.
+    let wan = results
+        .iter()
+        .find(|r| {
+            r["service"] == "neutron-dhcp"
+                && r["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("across the WAN"))
+        })
+        .and_then(|r| r["detail"].as_str())
+        .unwrap_or_else(|| panic!("central's WAN check ran: {results:#?}"));
+    for zone in zones.iter().filter(|z| **z != "nova") {
+        assert!(
+            wan.contains(&format!("{zone}: "))
+                && wan.contains("read its metadata")
+                && wan.contains("1450-byte pings"),
+            "a server in zone {zone} on central's network: {wan}"
         );
     }
     results
