@@ -28,8 +28,9 @@ pub struct Step {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub doc: Option<String>,
     /// For a step done for another service's trait: which service provides it, and for what.
+    /// Boxed: few steps have one, and a plan can hold a million steps.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub hook: Option<Hook>,
+    pub hook: Option<Box<Hook>>,
 }
 
 /// A step placed for a trait: `provider`'s `provides.<name>` operations, about `subject`
@@ -108,7 +109,7 @@ pub struct Builder<'a> {
     pub catalog: &'a Catalog,
     pub steps: Vec<Step>,
     /// Step ids to steps: one key per step, so a step asked for twice is one step.
-    keys: HashMap<String, StepId>,
+    pub(crate) keys: HashMap<String, StepId>,
     pub host_of: Vec<HostId>,
     pub instances: Vec<Instance<'a>>,
     /// Instances of site-grouped services by (service, site).

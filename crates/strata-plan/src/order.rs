@@ -11,8 +11,28 @@ use crate::graph::{Builder, Plan, SiteSummary, Step, StepId};
 use crate::{HostSummary, PlanError};
 
 pub fn finish(g: Builder) -> Result<Plan, PlanError> {
-    let model = g.model;
-    let mut steps = g.steps;
+    // Only the model and the steps go on; the lookup tables go now (at a hundred thousand
+    // nodes the step keys alone are a hundred MB).
+    let Builder {
+        model,
+        steps,
+        keys,
+        host_of,
+        instances,
+        at_site,
+        on_galera,
+        ..
+    } = g;
+    // Services of this cloud the catalog has no operations for yet: planned, not deployed.
+    let mut not_deployed: Vec<String> = instances
+        .iter()
+        .filter(|i| !i.service.is_deployed())
+        .map(|i| i.service.name.clone())
+        .collect();
+    not_deployed.sort();
+    not_deployed.dedup();
+    drop((keys, host_of, instances, at_site, on_galera));
+    let mut steps = steps;
     for s in &mut steps {
         s.needs.sort_unstable();
         s.needs.dedup();
@@ -38,6 +58,7 @@ pub fn finish(g: Builder) -> Result<Plan, PlanError> {
             }
         }
     }
+    drop(dependents);
     if order.len() < n {
         return Err(PlanError::Cycle(find_cycle(&steps, &indegree)));
     }
@@ -45,11 +66,8 @@ pub fn finish(g: Builder) -> Result<Plan, PlanError> {
     for (pos, &i) in order.iter().enumerate() {
         position[i] = pos;
     }
-    let mut taken: Vec<Option<Step>> = steps.into_iter().map(Some).collect();
-    let mut sorted: Vec<Step> = order
-        .iter()
-        .map(|&i| taken[i].take().expect("each step once"))
-        .collect();
+    drop(order);
+    let mut sorted = permute(steps, &position);
     for s in &mut sorted {
         for d in &mut s.needs {
             *d = position[*d];
@@ -96,15 +114,6 @@ pub fn finish(g: Builder) -> Result<Plan, PlanError> {
                 .collect(),
         })
         .collect();
-    // Services of this cloud the catalog has no operations for yet: planned, not deployed.
-    let mut not_deployed: Vec<String> = g
-        .instances
-        .iter()
-        .filter(|i| !i.service.is_deployed())
-        .map(|i| i.service.name.clone())
-        .collect();
-    not_deployed.sort();
-    not_deployed.dedup();
     Ok(Plan {
         not_deployed,
         cloud: model.cloud.clone(),
@@ -185,4 +194,18 @@ fn find_cycle(steps: &[Step], indegree: &[usize]) -> Vec<String> {
         .collect();
     cycle.push(cycle[0].clone());
     cycle
+}
+
+/// `steps` reordered in place so that step `i` ends at `position[i]`: swaps along the
+/// permutation's cycles, never a second vector of steps.
+fn permute(mut steps: Vec<Step>, position: &[StepId]) -> Vec<Step> {
+    let mut at: Vec<StepId> = position.to_vec();
+    for i in 0..steps.len() {
+        while at[i] != i {
+            let j = at[i];
+            steps.swap(i, j);
+            at.swap(i, j);
+        }
+    }
+    steps
 }

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use strata_catalog::{CephUse, On};
-use strata_model::HostId;
+use strata_model::{HostId, SiteId};
 
 use crate::graph::{Builder, StepId};
 
@@ -95,16 +95,22 @@ pub fn apply(g: &mut Builder) {
 /// about to restart (a restart drops it, and Glance keeps the image locked an hour); another
 /// edge's Glance is never waited for.
 fn order_after_store_steps(g: &mut Builder) {
-    let mut per_store: HashMap<(&str, &str), Vec<StepId>> = HashMap::new();
+    let model = g.model;
+    // Qualified steps by (service, action, site of their host), and by qualifier too.
+    type Key<'s> = (&'s str, &'s str, SiteId);
+    let mut at_site: HashMap<Key, Vec<StepId>> = HashMap::new();
+    let mut at_site_for: HashMap<(Key, &str), Vec<StepId>> = HashMap::new();
     for (id, step) in g.steps.iter().enumerate() {
-        if step.qualifier.is_some() {
-            per_store
-                .entry((step.service.as_str(), step.action.as_str()))
-                .or_default()
-                .push(id);
+        if let Some(q) = &step.qualifier {
+            let key = (
+                step.service.as_str(),
+                step.action.as_str(),
+                model.hosts[g.host_of[id]].site,
+            );
+            at_site.entry(key).or_default().push(id);
+            at_site_for.entry((key, q.as_str())).or_default().push(id);
         }
     }
-    let model = g.model;
     let mut needs: Vec<(StepId, Vec<StepId>)> = Vec::new();
     for instance in &g.instances {
         let site = &model.sites[instance.site];
@@ -112,12 +118,6 @@ fn order_after_store_steps(g: &mut Builder) {
             continue;
         };
         let own_store = glance.stores[glance.default].name.as_str();
-        let concerns_site = |step: StepId| {
-            let at = model.hosts[g.host_of[step]].site;
-            at == instance.site
-                || (at == site.control_plane
-                    && g.steps[step].qualifier.as_deref() == Some(own_store))
-        };
         for def in &instance.service.steps {
             let mine = instance.steps.get(&def.action);
             for after in def.after.iter().chain(&def.after_all) {
@@ -132,13 +132,15 @@ fn order_after_store_steps(g: &mut Builder) {
                 if !is_per_store {
                     continue;
                 }
-                let theirs: Vec<StepId> = per_store
-                    .get(&(other, after.action.as_str()))
-                    .into_iter()
-                    .flatten()
-                    .copied()
-                    .filter(|&s| concerns_site(s))
-                    .collect();
+                let action = after.action.as_str();
+                let mut theirs: Vec<StepId> = at_site
+                    .get(&(other, action, instance.site))
+                    .cloned()
+                    .unwrap_or_default();
+                if site.control_plane != instance.site {
+                    let key = (other, action, site.control_plane);
+                    theirs.extend(at_site_for.get(&(key, own_store)).into_iter().flatten());
+                }
                 for &step in mine.into_iter().flatten() {
                     needs.push((step, theirs.clone()));
                 }

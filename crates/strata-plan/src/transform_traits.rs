@@ -37,12 +37,12 @@ fn hook_step(g: &mut Builder, h: HookStep) -> StepId {
         estimate,
         doc.as_deref(),
     );
-    g.steps[id].hook = Some(Hook {
+    g.steps[id].hook = Some(Box::new(Hook {
         provider: h.provider.to_owned(),
         name: h.hook.to_owned(),
         subject: h.subject.to_owned(),
         site: h.site.to_owned(),
-    });
+    }));
     id
 }
 
