@@ -43,11 +43,11 @@ pub(crate) fn targets<'p>(
             let here = match def.on {
                 On::First => service
                     .ready_step()
-                    .is_some_and(|r| r.action == step.action),
+                    .is_some_and(|r| *r.action == *step.action),
                 _ => service
                     .steps
                     .first()
-                    .is_some_and(|f| f.action == step.action),
+                    .is_some_and(|f| *f.action == *step.action),
             };
             if here
                 && seen.insert((
@@ -86,15 +86,12 @@ pub fn check(
     let mut by_host: HashMap<&str, Vec<(&strata_plan::Step, usize)>> = HashMap::new();
     for (step, index) in targets(catalog, plan)
         .into_iter()
-        .filter(|(step, _)| services.is_empty() || services.contains(&step.service))
+        .filter(|(step, _)| services.is_empty() || services.iter().any(|x| **x == *step.service))
     {
-        if !inventory.contains_key(&step.host) {
-            return Err(EngineError::NoTransport(step.host.clone()));
+        if !inventory.contains_key(&*step.host) {
+            return Err(EngineError::NoTransport(step.host.to_string()));
         }
-        by_host
-            .entry(step.host.as_str())
-            .or_default()
-            .push((step, index));
+        by_host.entry(&*step.host).or_default().push((step, index));
     }
     let mut results: Vec<CheckOutcome> = crate::on_each_host(by_host, |(host, checks)| {
         let transport = &inventory[host];
@@ -129,10 +126,10 @@ pub fn check(
                     },
                 };
                 Some(CheckOutcome {
-                    site: step.site.clone(),
-                    host: step.host.clone(),
-                    service: step.service.clone(),
-                    qualifier: step.qualifier.clone(),
+                    site: step.site.to_string(),
+                    host: step.host.to_string(),
+                    service: step.service.to_string(),
+                    qualifier: step.qualifier.as_deref().map(str::to_owned),
                     check: def.name.clone(),
                     passed,
                     detail: redactor.redact(&detail),

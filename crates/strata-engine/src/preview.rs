@@ -40,7 +40,7 @@ pub fn preview(target: &Target, timeout: Duration) -> Vec<StepPreview> {
     let host_ids = model.host_index();
     let mut by_host: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, s) in plan.steps.iter().enumerate() {
-        by_host.entry(s.host.as_str()).or_default().push(i);
+        by_host.entry(&*s.host).or_default().push(i);
     }
     let results = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
@@ -62,7 +62,7 @@ pub fn preview(target: &Target, timeout: Duration) -> Vec<StepPreview> {
                     ) {
                         Err(e) => StepPreview {
                             step: step.id.clone(),
-                            host: step.host.clone(),
+                            host: step.host.to_string(),
                             actions: Vec::new(),
                             unknown: Some(format!(
                                 "known once earlier steps have run ({})",
@@ -72,7 +72,7 @@ pub fn preview(target: &Target, timeout: Duration) -> Vec<StepPreview> {
                         Ok(ops) if ops.is_empty() => continue,
                         Ok(_) if unreachable.is_some() => StepPreview {
                             step: step.id.clone(),
-                            host: step.host.clone(),
+                            host: step.host.to_string(),
                             actions: Vec::new(),
                             unknown: unreachable.clone(),
                         },
@@ -81,7 +81,7 @@ pub fn preview(target: &Target, timeout: Duration) -> Vec<StepPreview> {
                         {
                             Some(Ok(actions)) => StepPreview {
                                 step: step.id.clone(),
-                                host: step.host.clone(),
+                                host: step.host.to_string(),
                                 actions: actions
                                     .iter()
                                     .filter(|a| a.changes)
@@ -100,14 +100,14 @@ pub fn preview(target: &Target, timeout: Duration) -> Vec<StepPreview> {
                                 }
                                 StepPreview {
                                     step: step.id.clone(),
-                                    host: step.host.clone(),
+                                    host: step.host.to_string(),
                                     actions: Vec::new(),
                                     unknown: Some(why),
                                 }
                             }
                             None => StepPreview {
                                 step: step.id.clone(),
-                                host: step.host.clone(),
+                                host: step.host.to_string(),
                                 actions: Vec::new(),
                                 unknown: Some("no way to reach the host".into()),
                             },

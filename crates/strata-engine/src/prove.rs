@@ -81,7 +81,7 @@ fn render_offline(model: &Model, catalog: &Catalog, plan: &Plan) -> Result<Offli
                 catalog,
                 &renderer,
                 step,
-                host_ids[step.host.as_str()],
+                host_ids[&*step.host],
                 &known,
             );
             if let Ok(ops) = &result {
@@ -135,7 +135,7 @@ pub fn render_offline_masked(
         .zip(&offline.ops)
         .map(|(step, ops)| RenderedStep {
             step: step.id.clone(),
-            host: step.host.clone(),
+            host: step.host.to_string(),
             ops: match ops {
                 Err(e) => Err(mask(&e.message)),
                 Ok(ops) => Ok(ops.iter().map(|op| masked(op, &mask)).collect()),
@@ -233,7 +233,7 @@ pub fn prove(model: &Model, catalog: &Catalog, plan: &Plan) -> Result<Vec<OpProb
     }
     for (step, index) in crate::check::targets(catalog, plan) {
         let def = &catalog.service(&step.service).expect("planned").checks[index];
-        let ctx = renderer.context(model, host_ids[step.host.as_str()], step, &outputs);
+        let ctx = renderer.context(model, host_ids[&*step.host], step, &outputs);
         match renderer.render(&def.run, &ctx) {
             Err(message) => report(&step.service, None, message, &step.id),
             Ok(text) => scripts.push((
@@ -241,7 +241,7 @@ pub fn prove(model: &Model, catalog: &Catalog, plan: &Plan) -> Result<Vec<OpProb
                     language: Language::Sh,
                     text,
                     at: None,
-                    service: step.service.clone(),
+                    service: step.service.to_string(),
                     what: format!("check `{}`", def.name),
                 },
                 step.id.clone(),
@@ -263,7 +263,7 @@ pub fn prove(model: &Model, catalog: &Catalog, plan: &Plan) -> Result<Vec<OpProb
 fn owner(step: &strata_plan::Step) -> String {
     match &step.hook {
         Some(hook) => hook.provider.clone(),
-        None => step.service.clone(),
+        None => step.service.to_string(),
     }
 }
 

@@ -450,7 +450,7 @@ pub fn step_states(
     let mut states: Vec<StepState> = Vec::with_capacity(plan.steps.len());
     for step in &plan.steps {
         let row = by_id.get(step.id.as_str());
-        let state = if plan.not_deployed.contains(&step.service) || empty(step) {
+        let state = if plan.not_deployed.iter().any(|x| **x == *step.service) || empty(step) {
             StepState::NotDeployed
         } else {
             match row {

@@ -48,7 +48,7 @@ pub(crate) fn step_ops_located(
 
 /// The step that installs a host's packages (the planner's own, with no catalog entry).
 pub(crate) fn is_packages_step(step: &strata_plan::Step) -> bool {
-    step.service == "base" && step.action == "packages"
+    &*step.service == "base" && &*step.action == "packages"
 }
 
 /// The catalog's definition of a plan step: the service's own step, or what a provider
@@ -120,15 +120,12 @@ pub(crate) fn look_ahead(
     let host_ids = target.model.host_index();
     let mut by_host: HashMap<&str, Vec<(usize, Vec<Op>)>> = HashMap::new();
     for (i, step) in target.plan.steps.iter().enumerate() {
-        let Some(&host) = host_ids.get(step.host.as_str()) else {
+        let Some(&host) = host_ids.get(&*step.host) else {
             continue;
         };
         if let Ok(ops) = step_ops(target.model, target.catalog, renderer, step, host, &outputs) {
             if !ops.is_empty() {
-                by_host
-                    .entry(step.host.as_str())
-                    .or_default()
-                    .push((i, ops));
+                by_host.entry(&*step.host).or_default().push((i, ops));
             }
         }
     }

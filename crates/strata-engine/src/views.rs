@@ -343,7 +343,7 @@ pub(crate) fn context(
     // hook's subject, or the service's own (its first).
     let own: Vec<DatabaseView> = views
         .databases
-        .get(&step.service)
+        .get(&*step.service)
         .map_or(&[][..], Vec::as_slice)
         .iter()
         .filter_map(|db| {
@@ -446,7 +446,7 @@ pub(crate) fn context(
         }
     }
     // The Ceph cluster of the step: a client's names it (its qualifier), a daemon's is its site's.
-    let ceph = match step.service.as_str() {
+    let ceph = match &*step.service {
         "ceph-client" => step
             .qualifier
             .as_deref()

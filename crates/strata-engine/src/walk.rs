@@ -179,7 +179,7 @@ pub(crate) fn why(stderr: &str) -> String {
 fn held_too_long(step: &strata_plan::Step) -> Failure {
     Failure {
         step: step.id.clone(),
-        host: step.host.clone(),
+        host: step.host.to_string(),
         action: "wait for earlier runs' steps on the host".into(),
         status: Some(strata_ops::WAITED),
         stderr: "steps of earlier, interrupted runs held the host's lock each time".into(),
@@ -224,8 +224,8 @@ pub fn deploy(
     let renderer = Renderer::new(model, catalog, state.clone(), redactor.clone());
     let host_ids = model.host_index();
     for step in &plan.steps {
-        if !inventory.contains_key(&step.host) {
-            return Err(EngineError::NoTransport(step.host.clone()));
+        if !inventory.contains_key(&*step.host) {
+            return Err(EngineError::NoTransport(step.host.to_string()));
         }
     }
     // Each host's identity, part of every step's inputs: a host made again (a lab brought
@@ -312,7 +312,7 @@ pub fn deploy(
                 let step = &plan.steps[i];
                 events(Event::Started {
                     step: step.id.clone(),
-                    host: step.host.clone(),
+                    host: step.host.to_string(),
                 });
                 let t = Instant::now();
                 let outcome = runner.run_with_retries(i);
@@ -444,14 +444,14 @@ impl StepRunner<'_> {
         let fail = |action: &str, status: Option<i32>, stderr: &str| {
             Outcome::Failed(Failure {
                 step: step.id.clone(),
-                host: step.host.clone(),
+                host: step.host.to_string(),
                 action: redactor.redact(action),
                 status,
                 stderr: redactor.redact(&why(stderr)),
                 skipped: Vec::new(),
             })
         };
-        let host = host_ids[step.host.as_str()];
+        let host = host_ids[&*step.host];
         let outputs = match state.outputs() {
             Ok(o) => crate::render::outputs(o),
             Err(e) => return fail("read the deployment's outputs", None, &e.to_string()),
@@ -461,7 +461,7 @@ impl StepRunner<'_> {
             Err(e) => return fail("render the step's operations", None, &e),
         };
         let inputs = strata_ops::sha256_hex(
-            format!("{}\n{}\n{ops:?}", step.id, identities[&step.host]).as_bytes(),
+            format!("{}\n{}\n{ops:?}", step.id, identities[&*step.host]).as_bytes(),
         );
         if resume.is_some_and(|since| state.done_with(&step.id, &inputs, since).unwrap_or(false)) {
             return Outcome::Resumed;
@@ -516,7 +516,7 @@ impl StepRunner<'_> {
                 found: Found::NoOperations,
             };
         }
-        let transport = &inventory[&step.host];
+        let transport = &inventory[&*step.host];
         let actions = match crate::step::needed_actions(transport.as_ref(), &ops, options.timeout) {
             Ok(actions) => actions,
             Err(e) => {
@@ -680,7 +680,7 @@ impl Reporter<'_> {
                 }
                 events(Event::Done {
                     step: step.id.clone(),
-                    host: step.host.clone(),
+                    host: step.host.to_string(),
                     actions: actions.iter().map(|a| redactor.redact(a)).collect(),
                     seconds,
                     looked_ahead: found == Found::LookedAhead,
@@ -692,7 +692,7 @@ impl Reporter<'_> {
                 report.resumed += 1;
                 events(Event::Resumed {
                     step: step.id.clone(),
-                    host: step.host.clone(),
+                    host: step.host.to_string(),
                 });
                 return;
             }
@@ -705,7 +705,7 @@ impl Reporter<'_> {
             failure.skipped.push(plan.steps[d].id.clone());
             events(Event::Skipped {
                 step: plan.steps[d].id.clone(),
-                host: plan.steps[d].host.clone(),
+                host: plan.steps[d].host.to_string(),
                 because: step.id.clone(),
             });
         }
@@ -724,7 +724,7 @@ impl Reporter<'_> {
         );
         events(Event::Failed {
             step: step.id.clone(),
-            host: step.host.clone(),
+            host: step.host.to_string(),
             action: failure.action.clone(),
             status: failure.status,
             stderr: failure.stderr.clone(),

@@ -1,7 +1,8 @@
 //! The graph under construction: steps keyed by host, service, qualifier and action, and the
 //! service instances they belong to. Transformers add to it; `order` freezes it into a Plan.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::Serialize;
 use strata_catalog::{Catalog, Service};
@@ -14,19 +15,21 @@ pub type StepId = usize;
 pub struct Step {
     /// `site/host/service[qualifier]:action`, stable across runs.
     pub id: String,
-    pub site: String,
-    pub host: String,
-    pub service: String,
+    // Names are shared among the steps that carry them (interned by the builder): a plan
+    // can hold a million steps, and each would otherwise own six copies.
+    pub site: Arc<str>,
+    pub host: Arc<str>,
+    pub service: Arc<str>,
     /// What the step is about beyond its service: a Galera cluster, a Ceph cluster, a store.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub qualifier: Option<String>,
-    pub action: String,
+    pub qualifier: Option<Arc<str>>,
+    pub action: Arc<str>,
     /// Indices of the steps this one needs (ids in JSON).
     #[serde(skip)]
     pub needs: Vec<StepId>,
     pub estimate_ms: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub doc: Option<String>,
+    pub doc: Option<Arc<str>>,
     /// For a step done for another service's trait: which service provides it, and for what.
     /// Boxed: few steps have one, and a plan can hold a million steps.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -118,6 +121,8 @@ pub struct Builder<'a> {
     pub on_galera: HashMap<(&'a str, GaleraId), usize>,
     /// The packages step of each host.
     pub packages: Vec<StepId>,
+    /// Every name a step carries, once.
+    pub(crate) names: HashSet<Arc<str>>,
 }
 
 impl<'a> Builder<'a> {
@@ -132,6 +137,7 @@ impl<'a> Builder<'a> {
             at_site: HashMap::new(),
             on_galera: HashMap::new(),
             packages: Vec::new(),
+            names: HashSet::new(),
         }
     }
 
@@ -156,20 +162,33 @@ impl<'a> Builder<'a> {
         }
         let index = self.steps.len();
         self.keys.insert(id.clone(), index);
-        self.steps.push(Step {
+        let step = Step {
             id,
-            site: site.clone(),
-            host: h.name.clone(),
-            service: service.to_owned(),
-            qualifier: qualifier.map(str::to_owned),
-            action: action.to_owned(),
+            site: self.name(site),
+            host: self.name(&h.name),
+            service: self.name(service),
+            qualifier: qualifier.map(|q| self.name(q)),
+            action: self.name(action),
             needs: self.packages.get(host).copied().into_iter().collect(),
             estimate_ms,
-            doc: doc.map(str::to_owned),
+            doc: doc.map(|d| self.name(d)),
             hook: None,
-        });
+        };
+        self.steps.push(step);
         self.host_of.push(host);
         (index, true)
+    }
+
+    /// `text`, shared with every other step that carries it.
+    fn name(&mut self, text: &str) -> Arc<str> {
+        match self.names.get(text) {
+            Some(shared) => shared.clone(),
+            None => {
+                let shared: Arc<str> = Arc::from(text);
+                self.names.insert(shared.clone());
+                shared
+            }
+        }
     }
 
     pub fn need(&mut self, step: StepId, needs: impl IntoIterator<Item = StepId>) {

@@ -103,12 +103,12 @@ fn order_after_store_steps(g: &mut Builder) {
     for (id, step) in g.steps.iter().enumerate() {
         if let Some(q) = &step.qualifier {
             let key = (
-                step.service.as_str(),
-                step.action.as_str(),
+                &*step.service,
+                &*step.action,
                 model.hosts[g.host_of[id]].site,
             );
             at_site.entry(key).or_default().push(id);
-            at_site_for.entry((key, q.as_str())).or_default().push(id);
+            at_site_for.entry((key, &**q)).or_default().push(id);
         }
     }
     let mut needs: Vec<(StepId, Vec<StepId>)> = Vec::new();

@@ -40,7 +40,7 @@ fn assert_phases(plan: &Plan, phase_of: impl Fn(&Step) -> usize, what: &str) {
 }
 
 fn is_ceph_daemon(s: &Step) -> bool {
-    matches!(s.service.as_str(), "ceph-mon" | "ceph-mgr" | "ceph-osd")
+    matches!(&*s.service, "ceph-mon" | "ceph-mgr" | "ceph-osd")
 }
 
 #[test]
@@ -50,7 +50,7 @@ fn dcn_classic_order_is_a_walk_of_the_graph() {
     let plan = plan_of("dcn");
     assert_phases(
         &plan,
-        |s| match (s.site.as_str(), s.action.as_str()) {
+        |s| match (&*s.site, &*s.action) {
             ("central", "add-store") => 3,
             ("central", _) if s.qualifier.as_deref().is_some_and(|q| q.starts_with("dcn")) => 3,
             // The test guest goes to every store once central's Glance knows them all.
@@ -65,7 +65,7 @@ fn dcn_classic_order_is_a_walk_of_the_graph() {
     let updates: Vec<&str> = plan
         .steps
         .iter()
-        .filter(|s| s.site == "central" && s.action == "add-store")
+        .filter(|s| &*s.site == "central" && &*s.action == "add-store")
         .map(|s| s.id.as_str())
         .collect();
     assert_eq!(
@@ -83,13 +83,13 @@ fn dcn_ceph_first_order_is_a_walk_of_the_graph() {
     assert_phases(
         &plan,
         |s| {
-            if s.service == "base" {
+            if &*s.service == "base" {
                 0
             } else if is_ceph_daemon(s) {
                 1
-            } else if s.site == "central" {
+            } else if &*s.site == "central" {
                 2
-            } else if s.site == "dcn0" {
+            } else if &*s.site == "dcn0" {
                 3
             } else {
                 4
@@ -102,13 +102,13 @@ fn dcn_ceph_first_order_is_a_walk_of_the_graph() {
 #[test]
 fn central_never_waits_for_an_edge_except_to_learn_its_store() {
     let plan = plan_of("dcn");
-    for step in plan.steps.iter().filter(|s| s.site == "central") {
+    for step in plan.steps.iter().filter(|s| &*s.site == "central") {
         for &n in &step.needs {
             let need = &plan.steps[n];
-            if need.site != "central" {
-                assert_eq!(need.action, "export", "{} waits on {}", step.id, need.id);
+            if &*need.site != "central" {
+                assert_eq!(&*need.action, "export", "{} waits on {}", step.id, need.id);
                 assert_eq!(
-                    step.service, "ceph-client",
+                    &*step.service, "ceph-client",
                     "{} waits on {}",
                     step.id, need.id
                 );
@@ -138,10 +138,10 @@ fn edges_wait_for_the_central_control_plane_and_ceph_export() {
     for step in plan
         .steps
         .iter()
-        .filter(|s| s.site == "dcn0" && is_ceph_daemon(s))
+        .filter(|s| &*s.site == "dcn0" && is_ceph_daemon(s))
     {
         assert!(
-            step.needs.iter().all(|&n| plan.steps[n].site == "dcn0"),
+            step.needs.iter().all(|&n| &*plan.steps[n].site == "dcn0"),
             "{}",
             step.id
         );
@@ -188,7 +188,7 @@ fn stretched_keystone_database_is_migrated_once_for_both_regions() {
     let syncs: Vec<&Step> = plan
         .steps
         .iter()
-        .filter(|s| s.service == "keystone" && s.action == "db-sync")
+        .filter(|s| &*s.service == "keystone" && &*s.action == "db-sync")
         .collect();
     assert_eq!(
         syncs.len(),
@@ -199,7 +199,7 @@ fn stretched_keystone_database_is_migrated_once_for_both_regions() {
     let boots: Vec<&Step> = plan
         .steps
         .iter()
-        .filter(|s| s.service == "keystone" && s.action == "bootstrap")
+        .filter(|s| &*s.service == "keystone" && &*s.action == "bootstrap")
         .collect();
     assert_eq!(boots.len(), 2, "one bootstrap (region) per site");
     for b in boots {
@@ -225,7 +225,7 @@ fn stretched_keystone_database_is_migrated_once_for_both_regions() {
 fn every_host_installs_its_packages_first() {
     for example in ["all-in-one", "hci", "dcn", "stretch"] {
         let plan = plan_of(example);
-        for step in plan.steps.iter().filter(|s| s.service != "base") {
+        for step in plan.steps.iter().filter(|s| &*s.service != "base") {
             let packages = format!("{}/{}/base:packages", step.site, step.host);
             assert!(
                 step.needs.iter().any(|&n| plan.steps[n].id == packages),

@@ -34,18 +34,18 @@ impl Progress {
         );
         let mut steps = HashMap::new();
         for (i, s) in plan.steps.iter().enumerate() {
-            let site = match sites.iter().position(|(name, _)| *name == s.site) {
+            let site = match sites.iter().position(|(name, _)| **name == *s.site) {
                 Some(k) => k,
                 None => {
-                    sites.push((s.site.clone(), 0));
+                    sites.push((s.site.to_string(), 0));
                     sites.len() - 1
                 }
             };
             sites[site].1 += 1;
-            let host = match hosts.iter().position(|h| *h == s.host) {
+            let host = match hosts.iter().position(|h| **h == *s.host) {
                 Some(k) => k,
                 None => {
-                    hosts.push(s.host.clone());
+                    hosts.push(s.host.to_string());
                     hosts.len() - 1
                 }
             };
@@ -267,28 +267,32 @@ mod tests {
         let first = &plan.steps[0];
         p.see(&Event::Started {
             step: first.id.clone(),
-            host: first.host.clone(),
+            host: first.host.to_string(),
         });
-        let host = p.hosts.iter().position(|h| *h == first.host).unwrap();
+        let host = p.hosts.iter().position(|h| **h == *first.host).unwrap();
         assert!(p
             .host_line(host)
             .0
             .contains(first.id.rsplit('/').next().unwrap()));
         p.see(&Event::Failed {
             step: first.id.clone(),
-            host: first.host.clone(),
+            host: first.host.to_string(),
             action: "x".into(),
             status: Some(1),
             stderr: String::new(),
         });
-        let site = p.sites.iter().position(|(s, _)| *s == first.site).unwrap();
+        let site = p
+            .sites
+            .iter()
+            .position(|(s, _)| **s == *first.site)
+            .unwrap();
         let (_, done, total, failed) = p.site_line(site);
         assert_eq!((done, failed), (1, 1));
         assert!(p.host_line(host).0.ends_with('-'), "the host waits again");
         for s in &plan.steps {
             p.see(&Event::Resumed {
                 step: s.id.clone(),
-                host: s.host.clone(),
+                host: s.host.to_string(),
             });
         }
         let (_, done, _, failed) = p.site_line(site);

@@ -177,8 +177,8 @@ pub fn run(
     };
     // Steps left per host and per site, to say when each is done.
     let left = Mutex::new((
-        count_by(&plan, |s| s.host.clone()),
-        count_by(&plan, |s| s.site.clone()),
+        count_by(&plan, |s| s.host.to_string()),
+        count_by(&plan, |s| s.site.to_string()),
         std::collections::HashMap::<String, usize>::new(),
     ));
     let events = |event: Event| {
