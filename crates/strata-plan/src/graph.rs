@@ -1,7 +1,9 @@
 //! The graph under construction: steps keyed by host, service, qualifier and action, and the
 //! service instances they belong to. Transformers add to it; `order` freezes it into a Plan.
 
+use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -111,8 +113,9 @@ pub struct Builder<'a> {
     pub model: &'a Model,
     pub catalog: &'a Catalog,
     pub steps: Vec<Step>,
-    /// Step ids to steps: one key per step, so a step asked for twice is one step.
-    pub(crate) keys: HashMap<String, StepId>,
+    /// Step ids to steps, so a step asked for twice is one step: by a keyed hash of the id
+    /// (no copy of a million ids), with the rare second id of one hash kept whole.
+    pub(crate) keys: StepKeys,
     pub host_of: Vec<HostId>,
     pub instances: Vec<Instance<'a>>,
     /// Instances of site-grouped services by (service, site).
@@ -123,6 +126,58 @@ pub struct Builder<'a> {
     pub packages: Vec<StepId>,
     /// Every name a step carries, once.
     pub(crate) names: HashSet<Arc<str>>,
+    /// Each host's site and host names, as interned.
+    host_names: Vec<Option<(Arc<str>, Arc<str>)>>,
+}
+
+/// Step ids by a hash of the id string, keyed per process (RandomState) so that names in a
+/// spec cannot be chosen to collide; a second id with the same hash goes to `collided`.
+#[derive(Default)]
+pub(crate) struct StepKeys {
+    hasher: RandomState,
+    by_hash: HashMap<u64, StepId, BuildHasherDefault<AlreadyHashed>>,
+    collided: HashMap<String, StepId>,
+}
+
+impl StepKeys {
+    fn get(&self, id: &str, steps: &[Step]) -> Option<StepId> {
+        match self.by_hash.get(&self.hasher.hash_one(id)) {
+            Some(&found) if steps[found].id == id => Some(found),
+            Some(_) => self.collided.get(id).copied(),
+            None => None,
+        }
+    }
+
+    fn insert(&mut self, id: &str, step: StepId) {
+        match self.by_hash.entry(self.hasher.hash_one(id)) {
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.collided.insert(id.to_owned(), step);
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(step);
+            }
+        }
+    }
+}
+
+/// The identity as a hasher, for keys that are already keyed hashes.
+#[derive(Default)]
+pub(crate) struct AlreadyHashed(u64);
+
+impl Hasher for AlreadyHashed {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 impl<'a> Builder<'a> {
@@ -131,13 +186,14 @@ impl<'a> Builder<'a> {
             model,
             catalog,
             steps: Vec::new(),
-            keys: HashMap::new(),
+            keys: StepKeys::default(),
             host_of: Vec::new(),
             instances: Vec::new(),
             at_site: HashMap::new(),
             on_galera: HashMap::new(),
             packages: Vec::new(),
             names: HashSet::new(),
+            host_names: vec![None; model.hosts.len()],
         }
     }
 
@@ -157,15 +213,23 @@ impl<'a> Builder<'a> {
             Some(q) => format!("{site}/{}/{service}[{q}]:{action}", h.name),
             None => format!("{site}/{}/{service}:{action}", h.name),
         };
-        if let Some(&existing) = self.keys.get(&id) {
+        if let Some(existing) = self.keys.get(&id, &self.steps) {
             return (existing, false);
         }
         let index = self.steps.len();
-        self.keys.insert(id.clone(), index);
+        self.keys.insert(&id, index);
+        let (site, host_name) = match &self.host_names[host] {
+            Some(names) => names.clone(),
+            None => {
+                let names = (self.name(site), self.name(&h.name));
+                self.host_names[host] = Some(names.clone());
+                names
+            }
+        };
         let step = Step {
             id,
-            site: self.name(site),
-            host: self.name(&h.name),
+            site,
+            host: host_name,
             service: self.name(service),
             qualifier: qualifier.map(|q| self.name(q)),
             action: self.name(action),

@@ -38,20 +38,14 @@ pub fn finish(g: Builder) -> Result<Plan, PlanError> {
         s.needs.dedup();
     }
     let n = steps.len();
-    let mut indegree = vec![0usize; n];
-    let mut dependents: Vec<Vec<StepId>> = vec![Vec::new(); n];
-    for (i, s) in steps.iter().enumerate() {
-        indegree[i] = s.needs.len();
-        for &d in &s.needs {
-            dependents[d].push(i);
-        }
-    }
+    let mut indegree: Vec<usize> = steps.iter().map(|s| s.needs.len()).collect();
+    let dependents = Dependents::of(steps.iter().map(|s| s.needs.as_slice()));
     let mut ready: BinaryHeap<Reverse<StepId>> =
         (0..n).filter(|&i| indegree[i] == 0).map(Reverse).collect();
     let mut order = Vec::with_capacity(n);
     while let Some(Reverse(i)) = ready.pop() {
         order.push(i);
-        for &d in &dependents[i] {
+        for &d in dependents.of_step(i) {
             indegree[d] -= 1;
             if indegree[d] == 0 {
                 ready.push(Reverse(d));
@@ -130,15 +124,15 @@ pub fn finish(g: Builder) -> Result<Plan, PlanError> {
 /// runs the step with the longest first, and the live view shows the longest left.
 pub fn chains_to_end<'a>(steps: impl ExactSizeIterator<Item = (&'a [usize], u32)>) -> Vec<u64> {
     let steps: Vec<(&[usize], u32)> = steps.collect();
-    let mut dependents = vec![Vec::new(); steps.len()];
-    for (i, (needs, _)) in steps.iter().enumerate() {
-        for &d in *needs {
-            dependents[d].push(i);
-        }
-    }
+    let dependents = Dependents::of(steps.iter().map(|(needs, _)| *needs));
     let mut rank = vec![0u64; steps.len()];
     for i in (0..steps.len()).rev() {
-        let behind = dependents[i].iter().map(|&d| rank[d]).max().unwrap_or(0);
+        let behind = dependents
+            .of_step(i)
+            .iter()
+            .map(|&d| rank[d])
+            .max()
+            .unwrap_or(0);
         rank[i] = u64::from(steps[i].1) + behind;
     }
     rank
@@ -208,4 +202,52 @@ fn permute(mut steps: Vec<Step>, position: &[StepId]) -> Vec<Step> {
         }
     }
     steps
+}
+
+/// Who needs each step: the reverse of the steps' `needs`, in two flat vectors (a vector per
+/// step would be a million small allocations).
+struct Dependents {
+    /// Where each step's dependents start in `list` (one more entry than steps).
+    start: Vec<usize>,
+    list: Vec<StepId>,
+}
+
+impl Dependents {
+    fn of<'a>(needs: impl Iterator<Item = &'a [StepId]> + Clone) -> Self {
+        let mut count: Vec<usize> = Vec::new();
+        for (i, of_step) in needs.clone().enumerate() {
+            if count.len() <= i {
+                count.resize(i + 1, 0);
+            }
+            for &d in of_step {
+                if count.len() <= d {
+                    count.resize(d + 1, 0);
+                }
+                count[d] += 1;
+            }
+        }
+        let mut start = Vec::with_capacity(count.len() + 1);
+        let mut total = 0;
+        for c in &count {
+            start.push(total);
+            total += c;
+        }
+        start.push(total);
+        let mut fill = start.clone();
+        let mut list = vec![0; total];
+        for (i, of_step) in needs.enumerate() {
+            for &d in of_step {
+                list[fill[d]] = i;
+                fill[d] += 1;
+            }
+        }
+        Dependents { start, list }
+    }
+
+    fn of_step(&self, step: StepId) -> &[StepId] {
+        match (self.start.get(step), self.start.get(step + 1)) {
+            (Some(&a), Some(&b)) => &self.list[a..b],
+            _ => &[],
+        }
+    }
 }
