@@ -133,13 +133,13 @@ pub struct Builder<'a> {
 /// Step ids by a hash of the id string, keyed per process (RandomState) so that names in a
 /// spec cannot be chosen to collide; a second id with the same hash goes to `collided`.
 #[derive(Default)]
-pub(crate) struct StepKeys {
-    hasher: RandomState,
+pub(crate) struct StepKeys<S = RandomState> {
+    hasher: S,
     by_hash: HashMap<u64, StepId, BuildHasherDefault<AlreadyHashed>>,
     collided: HashMap<String, StepId>,
 }
 
-impl StepKeys {
+impl<S: BuildHasher> StepKeys<S> {
     fn get(&self, id: &str, steps: &[Step]) -> Option<StepId> {
         match self.by_hash.get(&self.hasher.hash_one(id)) {
             Some(&found) if steps[found].id == id => Some(found),
@@ -273,5 +273,47 @@ impl<'a> Builder<'a> {
                 .then(|| self.at_site.get(&(service, cp)).copied())
                 .flatten()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every id hashes alike: lookups must stay exact through the collided ids.
+    #[derive(Default)]
+    struct Constant;
+
+    impl BuildHasher for Constant {
+        type Hasher = AlreadyHashed;
+        fn build_hasher(&self) -> AlreadyHashed {
+            AlreadyHashed(0)
+        }
+    }
+
+    #[test]
+    fn step_keys_stay_exact_when_hashes_collide() {
+        let step = |id: &str| Step {
+            id: id.to_owned(),
+            site: Arc::from("s"),
+            host: Arc::from("h"),
+            service: Arc::from("x"),
+            qualifier: None,
+            action: Arc::from("a"),
+            needs: Vec::new(),
+            estimate_ms: 0,
+            doc: None,
+            hook: None,
+        };
+        let steps = vec![step("s/h/x:a"), step("s/h/x:b"), step("s/h/y:a")];
+        let mut keys: StepKeys<Constant> = StepKeys::default();
+        for (i, s) in steps.iter().enumerate() {
+            assert_eq!(keys.get(&s.id, &steps[..i]), None, "{} is new", s.id);
+            keys.insert(&s.id, i);
+        }
+        for (i, s) in steps.iter().enumerate() {
+            assert_eq!(keys.get(&s.id, &steps), Some(i), "{}", s.id);
+        }
+        assert_eq!(keys.get("s/h/z:a", &steps), None);
     }
 }
