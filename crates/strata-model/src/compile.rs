@@ -257,7 +257,7 @@ fn sites_and_hosts<'a>(ctx: &mut Ctx<'a>, model: &mut Model, diags: &mut Diagnos
     // BMC addresses, on a management network of their own (not the site's subnet).
     let mut bmcs: HashMap<IpAddr, (Loc, String)> = HashMap::new();
     let mut regions: HashMap<String, Loc> = HashMap::new();
-    let mut subnets: Vec<(ipnet::IpNet, Loc, &str)> = Vec::new();
+    let mut subnets = SubnetIndex::default();
 
     for (site_id, site) in raw.sites.iter().enumerate() {
         let site_name = &site.name.value;
@@ -329,16 +329,14 @@ fn sites_and_hosts<'a>(ctx: &mut Ctx<'a>, model: &mut Model, diags: &mut Diagnos
         }
         let subnet = match &site.subnet {
             Some(s) => {
-                for (other, loc, other_name) in &subnets {
-                    if other.contains(&s.value.network()) || s.value.contains(&other.network()) {
-                        diags.push(
-                            Diagnostic::error(s.loc, format!("subnet {} of site `{site_name}` overlaps subnet {other} of site `{other_name}`", s.value))
-                                .with_label(Label::new(*loc, "the other subnet"))
-                                .with_help("give every site its own subnet"),
-                        );
-                    }
+                for (other, loc, other_name) in subnets.overlapping(s.value) {
+                    diags.push(
+                        Diagnostic::error(s.loc, format!("subnet {} of site `{site_name}` overlaps subnet {other} of site `{other_name}`", s.value))
+                            .with_label(Label::new(loc, "the other subnet"))
+                            .with_help("give every site its own subnet"),
+                    );
                 }
-                subnets.push((s.value, s.loc, site_name));
+                subnets.push(s.value, s.loc, site_name);
                 s.value
             }
             None => "0.0.0.0/0".parse().expect("a valid subnet"), // reported by the decoder
@@ -641,5 +639,90 @@ fn check_disks(node: &RawNode, services: &[String], diags: &mut Diagnostics) {
                 .with_label(Label::new(first, "first listed here")),
             );
         }
+    }
+}
+
+/// The subnets of the sites seen so far, indexed so that finding those that overlap a new one
+/// does not compare it with every one of thousands (two CIDR blocks overlap when one holds
+/// the other's network address).
+#[derive(Default)]
+struct SubnetIndex<'a> {
+    seen: Vec<(ipnet::IpNet, Loc, &'a str)>,
+    /// By the block itself (network address and prefix).
+    exact: HashMap<ipnet::IpNet, Vec<usize>>,
+    /// By family and network address.
+    starts: std::collections::BTreeMap<(bool, u128), Vec<usize>>,
+}
+
+fn start_of(net: &ipnet::IpNet) -> (bool, u128) {
+    match net.network() {
+        IpAddr::V4(a) => (false, u128::from(u32::from(a))),
+        IpAddr::V6(a) => (true, u128::from(a)),
+    }
+}
+
+impl<'a> SubnetIndex<'a> {
+    fn push(&mut self, net: ipnet::IpNet, loc: Loc, site: &'a str) {
+        let i = self.seen.len();
+        self.seen.push((net, loc, site));
+        self.exact.entry(net.trunc()).or_default().push(i);
+        self.starts.entry(start_of(&net)).or_default().push(i);
+    }
+
+    /// The earlier subnets that overlap `net`, in the order they were seen.
+    fn overlapping(&self, net: ipnet::IpNet) -> Vec<(ipnet::IpNet, Loc, &'a str)> {
+        let mut found: Vec<usize> = Vec::new();
+        // Those that hold its network address: one block per shorter or equal prefix.
+        for prefix in 0..=net.prefix_len() {
+            if let Ok(holder) = ipnet::IpNet::new(net.network(), prefix) {
+                found.extend(self.exact.get(&holder.trunc()).into_iter().flatten());
+            }
+        }
+        // Those whose network address it holds.
+        let (family, first) = start_of(&net);
+        let last = match net.broadcast() {
+            IpAddr::V4(a) => u128::from(u32::from(a)),
+            IpAddr::V6(a) => u128::from(a),
+        };
+        for (_, ids) in self.starts.range((family, first)..=(family, last)) {
+            found.extend(ids);
+        }
+        found.sort_unstable();
+        found.dedup();
+        found.into_iter().map(|i| self.seen[i]).collect()
+    }
+}
+
+#[cfg(test)]
+mod subnet_tests {
+    use super::*;
+
+    #[test]
+    fn overlapping_subnets_are_found_by_either_holding_the_other() {
+        let net = |s: &str| s.parse::<ipnet::IpNet>().unwrap();
+        let loc = Loc::default();
+        let mut index = SubnetIndex::default();
+        index.push(net("10.0.0.0/8"), loc, "big");
+        index.push(net("192.168.1.0/24"), loc, "home");
+        let names = |found: Vec<(ipnet::IpNet, Loc, &str)>| -> Vec<String> {
+            found.into_iter().map(|(_, _, n)| n.to_owned()).collect()
+        };
+        // Held by an earlier block whose start is not the nearest below it.
+        index.push(net("10.1.0.0/24"), loc, "small");
+        assert_eq!(names(index.overlapping(net("10.2.0.0/24"))), ["big"]);
+        assert_eq!(
+            names(index.overlapping(net("10.1.0.128/25"))),
+            ["big", "small"]
+        );
+        // Holding earlier blocks.
+        assert_eq!(
+            names(index.overlapping(net("0.0.0.0/0"))),
+            ["big", "home", "small"]
+        );
+        assert_eq!(names(index.overlapping(net("192.168.0.0/16"))), ["home"]);
+        // The same block, and none.
+        assert_eq!(names(index.overlapping(net("192.168.1.0/24"))), ["home"]);
+        assert!(index.overlapping(net("172.16.0.0/12")).is_empty());
+        assert!(index.overlapping(net("fd00::/8")).is_empty());
     }
 }

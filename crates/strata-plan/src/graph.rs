@@ -3,6 +3,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
@@ -128,6 +129,8 @@ pub struct Builder<'a> {
     pub(crate) names: HashSet<Arc<str>>,
     /// Each host's site and host names, as interned.
     host_names: Vec<Option<(Arc<str>, Arc<str>)>>,
+    /// Where `step` writes the id it looks up.
+    scratch: String,
 }
 
 /// Step ids by a hash of the id string, keyed per process (RandomState) so that names in a
@@ -182,10 +185,24 @@ impl Hasher for AlreadyHashed {
 
 impl<'a> Builder<'a> {
     pub fn new(model: &'a Model, catalog: &'a Catalog) -> Self {
+        // Room for about every step at once: growing a vector of a million steps by doubling
+        // copies it over and over.
+        let estimate: usize = model
+            .hosts
+            .iter()
+            .map(|h| {
+                1 + h
+                    .services
+                    .iter()
+                    .filter_map(|s| catalog.service(s))
+                    .map(|s| s.steps.len() + s.provides.len())
+                    .sum::<usize>()
+            })
+            .sum();
         Builder {
             model,
             catalog,
-            steps: Vec::new(),
+            steps: Vec::with_capacity(estimate),
             keys: StepKeys::default(),
             host_of: Vec::new(),
             instances: Vec::new(),
@@ -194,6 +211,7 @@ impl<'a> Builder<'a> {
             packages: Vec::new(),
             names: HashSet::new(),
             host_names: vec![None; model.hosts.len()],
+            scratch: String::new(),
         }
     }
 
@@ -209,15 +227,22 @@ impl<'a> Builder<'a> {
     ) -> (StepId, bool) {
         let h = &self.model.hosts[host];
         let site = &self.model.sites[h.site].name;
-        let id = match qualifier {
-            Some(q) => format!("{site}/{}/{service}[{q}]:{action}", h.name),
-            None => format!("{site}/{}/{service}:{action}", h.name),
+        // The id is written into a buffer kept for the purpose: most calls find the step
+        // already made, and need no string of their own.
+        let mut id = std::mem::take(&mut self.scratch);
+        id.clear();
+        let _ = match qualifier {
+            Some(q) => write!(id, "{site}/{}/{service}[{q}]:{action}", h.name),
+            None => write!(id, "{site}/{}/{service}:{action}", h.name),
         };
         if let Some(existing) = self.keys.get(&id, &self.steps) {
+            self.scratch = id;
             return (existing, false);
         }
         let index = self.steps.len();
         self.keys.insert(&id, index);
+        let (id, buffer) = (id.as_str().to_owned(), id);
+        self.scratch = buffer;
         let (site, host_name) = match &self.host_names[host] {
             Some(names) => names.clone(),
             None => {

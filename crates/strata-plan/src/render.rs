@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use std::io::Write;
+
 use serde::ser::{Serialize, SerializeSeq, SerializeStruct, Serializer};
 use strata_model::Model;
 
@@ -95,8 +97,12 @@ impl Plan {
             critical_path_ms: self.critical_path_ms,
             not_deployed: &self.not_deployed,
         };
-        serde_json::to_writer_pretty(&mut *out, &doc)?;
-        out.write_all(b"\n")
+        // A buffer of a known type: the formatter's many small writes stay inline instead of
+        // each going through `dyn Write` (a large plan is hundreds of MB of JSON).
+        let mut buffered = std::io::BufWriter::with_capacity(1 << 20, out);
+        serde_json::to_writer_pretty(&mut buffered, &doc)?;
+        buffered.write_all(b"\n")?;
+        buffered.flush()
     }
 
     pub fn to_dot(&self) -> String {
