@@ -22,6 +22,18 @@ fn plan_of(example: &str) -> Plan {
     strata_plan::build(&model, &catalog).unwrap()
 }
 
+/// The ids of the steps a step needs, by the step's id.
+fn needs_of<'p>(plan: &'p Plan) -> impl Fn(&str) -> Vec<&'p str> + 'p {
+    let ids: HashMap<&str, &Step> = plan.steps.iter().map(|s| (s.id.as_str(), s)).collect();
+    move |id| {
+        ids[id]
+            .needs
+            .iter()
+            .map(|&n| plan.steps[n].id.as_str())
+            .collect()
+    }
+}
+
 /// Checks that running the phases one after the other never runs a step before a step it
 /// needs: i.e. that the phase order is a valid walk of the graph.
 fn assert_phases(plan: &Plan, phase_of: impl Fn(&Step) -> usize, what: &str) {
@@ -120,14 +132,7 @@ fn central_never_waits_for_an_edge_except_to_learn_its_store() {
 #[test]
 fn edges_wait_for_the_central_control_plane_and_ceph_export() {
     let plan = plan_of("dcn");
-    let ids: HashMap<&str, &Step> = plan.steps.iter().map(|s| (s.id.as_str(), s)).collect();
-    let needs = |id: &str| -> Vec<&str> {
-        ids[id]
-            .needs
-            .iter()
-            .map(|&n| plan.steps[n].id.as_str())
-            .collect()
-    };
+    let needs = needs_of(&plan);
     assert!(needs("dcn0/dcn0-0/glance-api:configure").contains(&"central/ctl-0/keystone:ready"));
     assert!(needs("dcn0/dcn0-0/ceph-client[central]:configure")
         .contains(&"central/ctl-0/ceph-mon:export"));
@@ -156,14 +161,7 @@ fn edges_wait_for_the_central_control_plane_and_ceph_export() {
 #[test]
 fn guest_images_wait_for_the_glance_restarts_of_their_stores() {
     let plan = plan_of("dcn");
-    let ids: HashMap<&str, &Step> = plan.steps.iter().map(|s| (s.id.as_str(), s)).collect();
-    let needs = |id: &str| -> Vec<&str> {
-        ids[id]
-            .needs
-            .iter()
-            .map(|&n| plan.steps[n].id.as_str())
-            .collect()
-    };
+    let needs = needs_of(&plan);
     let registration = needs("central/ctl-0/nova-api:guest");
     for ctl in ["ctl-0", "ctl-1", "ctl-2"] {
         for store in ["dcn0", "dcn1"] {
