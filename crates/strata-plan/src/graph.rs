@@ -227,8 +227,8 @@ impl<'a> Builder<'a> {
     ) -> (StepId, bool) {
         let h = &self.model.hosts[host];
         let site = &self.model.sites[h.site].name;
-        // The id is written into a buffer kept for the purpose: most calls find the step
-        // already made, and need no string of their own.
+        // The id is written into a buffer kept for the purpose: a call that finds the step
+        // already made needs no string of its own.
         let mut id = std::mem::take(&mut self.scratch);
         id.clear();
         let _ = match qualifier {
@@ -241,8 +241,8 @@ impl<'a> Builder<'a> {
         }
         let index = self.steps.len();
         self.keys.insert(&id, index);
-        let (id, buffer) = (id.as_str().to_owned(), id);
-        self.scratch = buffer;
+        let new_id = id.clone();
+        self.scratch = id;
         let (site, host_name) = match &self.host_names[host] {
             Some(names) => names.clone(),
             None => {
@@ -252,7 +252,7 @@ impl<'a> Builder<'a> {
             }
         };
         let step = Step {
-            id,
+            id: new_id,
             site,
             host: host_name,
             service: self.name(service),
