@@ -654,8 +654,9 @@ struct SubnetIndex<'a> {
     starts: std::collections::BTreeMap<(bool, u128), Vec<usize>>,
 }
 
-fn start_of(net: &ipnet::IpNet) -> (bool, u128) {
-    match net.network() {
+/// An address as (is IPv6, value), ordered within its family.
+fn ordinal(addr: IpAddr) -> (bool, u128) {
+    match addr {
         IpAddr::V4(a) => (false, u128::from(u32::from(a))),
         IpAddr::V6(a) => (true, u128::from(a)),
     }
@@ -666,7 +667,10 @@ impl<'a> SubnetIndex<'a> {
         let i = self.seen.len();
         self.seen.push((net, loc, site));
         self.exact.entry(net.trunc()).or_default().push(i);
-        self.starts.entry(start_of(&net)).or_default().push(i);
+        self.starts
+            .entry(ordinal(net.network()))
+            .or_default()
+            .push(i);
     }
 
     /// The earlier subnets that overlap `net`, in the order they were seen.
@@ -679,12 +683,10 @@ impl<'a> SubnetIndex<'a> {
             }
         }
         // Those whose network address it holds.
-        let (family, first) = start_of(&net);
-        let last = match net.broadcast() {
-            IpAddr::V4(a) => u128::from(u32::from(a)),
-            IpAddr::V6(a) => u128::from(a),
-        };
-        for (_, ids) in self.starts.range((family, first)..=(family, last)) {
+        for (_, ids) in self
+            .starts
+            .range(ordinal(net.network())..=ordinal(net.broadcast()))
+        {
             found.extend(ids);
         }
         found.sort_unstable();

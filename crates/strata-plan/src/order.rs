@@ -213,28 +213,17 @@ struct Dependents {
 }
 
 impl Dependents {
-    fn of<'a>(needs: impl Iterator<Item = &'a [StepId]> + Clone) -> Self {
-        let mut count: Vec<usize> = Vec::new();
-        for (i, of_step) in needs.clone().enumerate() {
-            if count.len() <= i {
-                count.resize(i + 1, 0);
-            }
-            for &d in of_step {
-                if count.len() <= d {
-                    count.resize(d + 1, 0);
-                }
-                count[d] += 1;
-            }
+    /// From each step's needs, in step order (every need is the index of a step).
+    fn of<'a>(needs: impl ExactSizeIterator<Item = &'a [StepId]> + Clone) -> Self {
+        let mut start = vec![0; needs.len() + 1];
+        for &d in needs.clone().flatten() {
+            start[d + 1] += 1;
         }
-        let mut start = Vec::with_capacity(count.len() + 1);
-        let mut total = 0;
-        for c in &count {
-            start.push(total);
-            total += c;
+        for i in 1..start.len() {
+            start[i] += start[i - 1];
         }
-        start.push(total);
         let mut fill = start.clone();
-        let mut list = vec![0; total];
+        let mut list = vec![0; start[start.len() - 1]];
         for (i, of_step) in needs.enumerate() {
             for &d in of_step {
                 list[fill[d]] = i;
@@ -245,9 +234,6 @@ impl Dependents {
     }
 
     fn of_step(&self, step: StepId) -> &[StepId] {
-        match (self.start.get(step), self.start.get(step + 1)) {
-            (Some(&a), Some(&b)) => &self.list[a..b],
-            _ => &[],
-        }
+        &self.list[self.start[step]..self.start[step + 1]]
     }
 }
