@@ -133,6 +133,32 @@ fn strings(node: Option<&Node>, what: &str, diags: &mut Diagnostics) -> Vec<Stri
         .unwrap_or_default()
 }
 
+/// A list of Debian package names: they reach apt's and the guest build's command lines.
+fn package_names(node: Option<&Node>, what: &str, diags: &mut Diagnostics) -> Vec<String> {
+    let Some(list) = string_list(node, what, diags) else {
+        return Vec::new();
+    };
+    let mut names = Vec::new();
+    for name in list.value {
+        // Debian policy 5.6.1: lower case letters, digits, `+`, `-` and `.`, starting with
+        // a letter or digit, at least two characters.
+        let v = &name.value;
+        let valid = v.len() >= 2
+            && v.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && v.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c));
+        if valid {
+            names.push(name.value);
+        } else {
+            diags.push(
+                Diagnostic::error(name.loc, format!("`{v}` in {what} is not a Debian package name"))
+                    .with_help("a package name has lower-case letters, digits, `+`, `-` and `.`, and starts with a letter or digit"),
+            );
+        }
+    }
+    names
+}
+
 fn enum_field<T: Copy>(
     node: Option<&Node>,
     what: &str,
@@ -417,8 +443,8 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
             Group::Site,
             diags,
         ),
-        packages: strings(r.get("packages"), "`packages`", diags),
-        guest: strings(r.get("guest"), "`guest`", diags),
+        packages: package_names(r.get("packages"), "`packages`", diags),
+        guest: package_names(r.get("guest"), "`guest`", diags),
         units: strings(r.get("units"), "`units`", diags),
         ports,
         serves,
@@ -566,7 +592,11 @@ fn ops(node: &Node, what: &str, diags: &mut Diagnostics) -> Vec<OpDef> {
             string(r.get(k), k, diags).map(|s| s.value)
         };
         let op = match kind {
-            "packages" => Some(OpDef::Packages(strings(Some(body), "`packages`", diags))),
+            "packages" => Some(OpDef::Packages(package_names(
+                Some(body),
+                "`packages`",
+                diags,
+            ))),
             "file" => {
                 let r = MapReader::new(
                     body,
@@ -1182,6 +1212,25 @@ mod tests {
         files.extend(extra.iter().map(|(n, t)| (n.to_string(), t.to_string())));
         let catalog = Catalog::from_files(&mut sources, files, &mut diags);
         (catalog, diags.render(&sources))
+    }
+
+    #[test]
+    fn package_names_are_checked_where_they_are_written() {
+        let (catalog, said) = catalog_of(
+            &[("services/n.yaml", "name: n\npackages: [nova-api, \"x; rm -rf /\"]\nguest: [linux-image-amd64, Busybox]\nsteps:\n  - { action: start, ops: [{ packages: [g++-12, ../x] }] }\n")],
+            false,
+        );
+        for bad in ["x; rm -rf /", "Busybox", "../x"] {
+            assert!(
+                said.contains(&format!("`{bad}` in `"))
+                    && said.contains("is not a Debian package name"),
+                "{bad}: {said}"
+            );
+        }
+        let n = catalog.service("n").unwrap();
+        assert_eq!(n.packages, ["nova-api"]);
+        assert_eq!(n.guest, ["linux-image-amd64"]);
+        assert!(!said.contains("`g++-12`"), "{said}");
     }
 
     #[test]

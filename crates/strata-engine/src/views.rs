@@ -242,6 +242,8 @@ pub(crate) struct Views {
     apis: Vec<Vec<ApiView>>,
     /// The databases of each service that has some (the catalog's trait), its own first.
     databases: HashMap<String, Vec<Database>>,
+    /// The Debian packages of the test guest each service registers (the catalog's `guest:`).
+    guests: HashMap<String, Vec<String>>,
     /// The named ports of the services that serve others (the catalog's `ports:`).
     database_port: u16,
     gcomm_port: u16,
@@ -288,6 +290,12 @@ impl Views {
                 .values()
                 .filter(|s| !s.databases.is_empty())
                 .map(|s| (s.name.clone(), s.databases.clone()))
+                .collect(),
+            guests: catalog
+                .services
+                .values()
+                .filter(|s| !s.guest.is_empty())
+                .map(|s| (s.name.clone(), s.guest.clone()))
                 .collect(),
             database_port: server_port(catalog, SERVES_DATABASE, "client"),
             gcomm_port: server_port(catalog, SERVES_DATABASE, "gcomm"),
@@ -479,7 +487,13 @@ pub(crate) fn context(
             apis => Value::from(Serde(views.apis[site_id].clone())),
             galera => Value::from(Serde(fronts)),
         },
-        step => minijinja::context! { service => step.service.clone(), action => step.action.clone(), qualifier => step.qualifier.clone() },
+        step => minijinja::context! {
+            service => step.service.clone(),
+            action => step.action.clone(),
+            qualifier => step.qualifier.clone(),
+            // The packages its service's test guest is built from, where it has one.
+            guest => views.guests.get(&*step.service).cloned().unwrap_or_default(),
+        },
         hosts => views.hosts.clone(),
         outputs => Value::from_dyn_object(outputs.clone()),
         galera => galera.map(|g| Value::from(Serde(galera_view(views, model, host, g)))),

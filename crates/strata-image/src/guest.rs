@@ -10,19 +10,27 @@ use crate::ImageError;
 /// Where an image keeps its guest: `vmlinuz`, `initrd.img` and `kernel-release`.
 pub const GUEST_DIR: &str = "/usr/share/strata/guest";
 
-/// The scripts the guest is made with, as (name in the chroot's /tmp, text). Their text is
-/// part of the image's key, so a changed init makes a new image.
+/// The scripts the guest is made with, as (name in the chroot's /tmp, text). They are the
+/// catalog's, which a controller without a guest (a real server) builds it with, so a lab
+/// image and a server make the same guest. Their text is part of the image's key, so a
+/// changed init makes a new image.
 pub(crate) const SCRIPTS: [(&str, &str); 4] = [
     (
         "strata-guest-build.sh",
-        include_str!("guest/build-guest.sh"),
+        include_str!("../../../catalog/templates/nova/guest/build.sh.j2"),
     ),
     (
         "strata-guest-initramfs.py",
-        include_str!("guest/initramfs.py"),
+        include_str!("../../../catalog/templates/nova/guest/initramfs.py.j2"),
     ),
-    ("strata-guest-init.sh", include_str!("guest/init.sh")),
-    ("strata-guest-udhcpc.sh", include_str!("guest/udhcpc.sh")),
+    (
+        "strata-guest-init.sh",
+        include_str!("../../../catalog/templates/nova/guest/init.sh.j2"),
+    ),
+    (
+        "strata-guest-udhcpc.sh",
+        include_str!("../../../catalog/templates/nova/guest/udhcpc.sh.j2"),
+    ),
 ];
 
 /// Builds the guest from `packages` into the image at `root`.

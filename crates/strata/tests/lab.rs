@@ -538,3 +538,75 @@ fn ansible_pings_every_host() {
         );
     }
 }
+
+/// A server has no test guest in its image: its first controller builds one with the
+/// catalog's script (the one lab images are built with), outside any chroot, from packages
+/// apt downloads and never installs. Run here on the machine as on such a controller.
+#[test]
+fn the_test_guest_builds_on_a_plain_debian_host_as_on_a_server() {
+    let catalog = root().join("catalog/templates/nova/guest");
+    let dir = home().join(format!("guest-build-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The names the nova-api service's guest step installs them under.
+    for (name, template) in [
+        ("strata-guest-build.sh", "build.sh.j2"),
+        ("strata-guest-initramfs.py", "initramfs.py.j2"),
+        ("strata-guest-init.sh", "init.sh.j2"),
+        ("strata-guest-udhcpc.sh", "udhcpc.sh.j2"),
+    ] {
+        std::fs::copy(catalog.join(template), dir.join(name)).unwrap();
+    }
+    let out = dir.join("guest");
+    let dpkg_before = std::fs::read("/var/lib/dpkg/status").unwrap();
+    let built = Command::new("sh")
+        .arg(dir.join("strata-guest-build.sh"))
+        .args(["linux-image-amd64", "busybox-static"])
+        .env("STRATA_GUEST_OUT", &out)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "the guest build failed: {}{}",
+        String::from_utf8_lossy(&built.stdout),
+        String::from_utf8_lossy(&built.stderr)
+    );
+    assert_eq!(
+        std::fs::read("/var/lib/dpkg/status").unwrap(),
+        dpkg_before,
+        "the build installed or removed a package"
+    );
+    let kernel = std::fs::read(out.join("vmlinuz")).unwrap();
+    assert_eq!(
+        kernel.get(0x202..0x206),
+        Some(&b"HdrS"[..]),
+        "vmlinuz is not a bootable Linux kernel"
+    );
+    let release = std::fs::read_to_string(out.join("kernel-release")).unwrap();
+    assert!(
+        release.trim().ends_with("-amd64"),
+        "kernel-release: {release:?}"
+    );
+    // The initramfs's member names, read with Python's gzip (the build's own tool).
+    let listed = Command::new("python3")
+        .args([
+            "-c",
+            "import gzip,re,sys; d=gzip.open(sys.argv[1]).read(); print('\\n'.join(m.decode() for m in re.findall(rb'070701[0-9A-F]{104}([^\\0]+)\\0', d)))",
+        ])
+        .arg(out.join("initrd.img"))
+        .output()
+        .unwrap();
+    let names = String::from_utf8_lossy(&listed.stdout);
+    for wanted in ["init", "bin/busybox", "bin/udhcpc", "etc/udhcpc.sh"] {
+        assert!(
+            names.lines().any(|n| n == wanted),
+            "{wanted} not in the initramfs: {names}"
+        );
+    }
+    for module in ["virtio_net", "virtio_blk", "virtio_pci"] {
+        assert!(
+            names.lines().any(|n| n.ends_with(&format!("-{module}.ko"))),
+            "module {module} not in the initramfs: {names}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
