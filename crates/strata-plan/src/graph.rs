@@ -3,7 +3,6 @@
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
@@ -231,10 +230,17 @@ impl<'a> Builder<'a> {
         // already made needs no string of its own.
         let mut id = std::mem::take(&mut self.scratch);
         id.clear();
-        let _ = match qualifier {
-            Some(q) => write!(id, "{site}/{}/{service}[{q}]:{action}", h.name),
-            None => write!(id, "{site}/{}/{service}:{action}", h.name),
-        };
+        // Pushed piece by piece: `write!`'s formatting machinery costs a million ids dearly.
+        for part in [site.as_str(), "/", &h.name, "/", service] {
+            id.push_str(part);
+        }
+        if let Some(q) = qualifier {
+            for part in ["[", q, "]"] {
+                id.push_str(part);
+            }
+        }
+        id.push(':');
+        id.push_str(action);
         if let Some(existing) = self.keys.get(&id, &self.steps) {
             self.scratch = id;
             return (existing, false);
