@@ -144,10 +144,12 @@ pub(crate) fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// What a failure report shows of a command's output: the lines that say what went wrong
-/// (an error, an exception, a refusal), wherever they are, then the last lines. A Python
-/// program's last lines are often a traceback of its shutdown, not the cause.
-pub(crate) fn why(stderr: &str) -> String {
+/// What a failure report shows of a command's output and of the logs its step names: the
+/// lines that say what went wrong (an error, an exception, a refusal), wherever they are,
+/// then the last lines. The command's own such lines come first and alone when it has any: a
+/// service's log can be full of its own complaints that are not the cause. A Python
+/// program's last lines are often a traceback of its shutdown, not the cause either.
+pub(crate) fn why(said: &str, logs: &str) -> String {
     const SAYS_WHY: [&str; 7] = [
         "error",
         "exception",
@@ -157,15 +159,21 @@ pub(crate) fn why(stderr: &str) -> String {
         "failed",
         "cannot",
     ];
-    let last = tail(stderr, 10);
-    let causes: Vec<&str> = stderr
-        .lines()
-        .filter(|l| {
-            let l = l.to_ascii_lowercase();
-            SAYS_WHY.iter().any(|w| l.contains(w))
-        })
-        .filter(|l| !last.contains(l.trim()))
-        .collect();
+    let last = tail(&format!("{said}{logs}"), 10);
+    let causes_in = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| {
+                let l = l.to_ascii_lowercase();
+                SAYS_WHY.iter().any(|w| l.contains(w))
+            })
+            .filter(|l| !last.contains(l.trim()))
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut causes = causes_in(said);
+    if causes.is_empty() {
+        causes = causes_in(logs);
+    }
     if causes.is_empty() {
         return last;
     }
@@ -441,15 +449,18 @@ impl StepRunner<'_> {
         );
         let (run, resume) = (self.run, self.resume);
         let step = &plan.steps[i];
-        let fail = |action: &str, status: Option<i32>, stderr: &str| {
+        let fail_with_logs = |action: &str, status: Option<i32>, stderr: &str, logs: &str| {
             Outcome::Failed(Failure {
                 step: step.id.clone(),
                 host: step.host.to_string(),
                 action: redactor.redact(action),
                 status,
-                stderr: redactor.redact(&why(stderr)),
+                stderr: redactor.redact(&why(stderr, logs)),
                 skipped: Vec::new(),
             })
+        };
+        let fail = |action: &str, status: Option<i32>, stderr: &str| {
+            fail_with_logs(action, status, stderr, "")
         };
         let host = host_ids[&*step.host];
         let outputs = match state.outputs() {
@@ -608,12 +619,13 @@ impl StepRunner<'_> {
         }
         if let Some(f) = parsed.failure {
             let _ = record("failed", true, Some(&actions[f.action].describe));
-            let said = format!(
-                "{}{}",
-                out.stderr,
-                self.logs_of(step, host, &outputs, transport.as_ref())
+            let logs = self.logs_of(step, host, &outputs, transport.as_ref());
+            return fail_with_logs(
+                &actions[f.action].describe,
+                Some(f.status),
+                &out.stderr,
+                &logs,
             );
-            return fail(&actions[f.action].describe, Some(f.status), &said);
         }
         if out.status == 255 {
             // ssh's own status, with no failure the script reported: the connection ended
@@ -743,12 +755,38 @@ mod tests {
                 "  File \"/usr/lib/python3/x.py\", line {i}, in shutdown\n"
             ));
         }
-        let why = super::why(&stderr);
+        let why = super::why(&stderr, "");
         assert!(
             why.starts_with("what it said went wrong:\nsqlalchemy.exc.OperationalError"),
             "{why}"
         );
         assert!(why.contains("--- its last lines:"), "{why}");
-        assert_eq!(super::why("just this\n"), "just this");
+        assert_eq!(super::why("just this\n", ""), "just this");
+    }
+
+    /// A unit that failed to start, and the log of the service its step is for, which
+    /// complains of other things: the unit's own words are the cause shown.
+    #[test]
+    fn a_commands_own_complaint_comes_before_its_services_log() {
+        let said = "Job for libvirtd.service failed.\nerror : main:918 : Can't load config file: expected an unsigned integer for 'max_clients'\nlibvirtd.service: Failed with result 'exit-code'.\n";
+        let mut logs = String::from("\n==> /var/log/nova/nova-compute.log <==\n");
+        for i in 0..4 {
+            logs.push_str(&format!(
+                "INFO nova.privsep [-] Ignored error {i} reading the console\n"
+            ));
+        }
+        for i in 0..10 {
+            logs.push_str(&format!("INFO nova.compute.manager line {i}\n"));
+        }
+        let why = super::why(said, &logs);
+        assert!(why.contains("'max_clients'"), "{why}");
+        assert!(!why.contains("Ignored error"), "{why}");
+        assert!(
+            why.contains("line 9"),
+            "the last lines are still shown: {why}"
+        );
+        // With nothing said by the command, the log's complaints are the cause.
+        let why = super::why("", &logs);
+        assert!(why.contains("Ignored error 3"), "{why}");
     }
 }

@@ -289,11 +289,14 @@ pub fn plan(ops: &[Op], facts: &Facts) -> Vec<Action> {
 }
 
 /// `command` (a start or restart of the already quoted `unit`), followed where it fails by
-/// the unit's last journal lines: systemctl itself only says to go and look there.
+/// what the unit said in that failed start (the journal of its last invocation: the unit's
+/// whole journal can end with lines of other runs): systemctl only says to go and look there.
 fn or_say_why(command: &str, unit: &str) -> String {
     format!(
         "{command} || {{ rc=$?; echo 'the last lines of its journal:'; \
-         journalctl -u {unit} -n 15 --no-pager -o cat 2>/dev/null; exit $rc; }}"
+         inv=$(systemctl show -p InvocationID --value {unit} 2>/dev/null); \
+         if [ -n \"$inv\" ]; then journalctl -n 20 --no-pager -o cat _SYSTEMD_INVOCATION_ID=\"$inv\" + INVOCATION_ID=\"$inv\" 2>/dev/null; \
+         else journalctl -u {unit} -n 15 --no-pager -o cat 2>/dev/null; fi; exit $rc; }}"
     )
 }
 

@@ -773,7 +773,7 @@ fn a_unit_that_does_not_start_says_why() {
         .expect("a start");
     // Stand-ins for systemd's tools: the unit fails, its journal says why.
     let script = format!(
-        "systemctl() {{ [ \"$1\" = start ] && {{ echo 'Job for libvirtd.service failed.' >&2; return 1; }}; return 0; }}\n\
+        "systemctl() {{ [ \"$1\" = start ] && {{ echo 'Job for libvirtd.service failed.' >&2; return 1; }}; [ \"$*\" = 'show -p InvocationID --value libvirtd' ] && echo 5a7e9d; return 0; }}\n\
          journalctl() {{ echo \"journal $*\"; echo 'libvirtd: cannot create cgroup'; }}\n\
          ( {} ) 2>&1",
         start.command
@@ -782,6 +782,12 @@ fn a_unit_that_does_not_start_says_why() {
     let said = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(said.contains("Job for libvirtd.service failed."), "{said}");
-    assert!(said.contains("journal -u libvirtd -n 15"), "{said}");
+    // The lines of the failed start only: its invocation's, its processes' and systemd's.
+    assert!(
+        said.contains(
+            "journal -n 20 --no-pager -o cat _SYSTEMD_INVOCATION_ID=5a7e9d + INVOCATION_ID=5a7e9d"
+        ),
+        "{said}"
+    );
     assert!(said.contains("libvirtd: cannot create cgroup"), "{said}");
 }

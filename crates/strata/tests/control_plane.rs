@@ -191,6 +191,32 @@ fn all_in_one_deploys_and_passes_its_checks() {
         "HAProxy on the host's address fronts the API on loopback"
     );
 
+    // A libvirtd that cannot start fails its step at once and in its own words: here a bad
+    // setting an operator left in libvirtd.conf (a file strata does not manage). Put right,
+    // a re-run resumes and the host runs guests again (the server below).
+    let (broken, _) = sh("cp /etc/libvirt/libvirtd.conf /root/libvirtd.conf.good && echo 'max_clients = \"many\"' >> /etc/libvirt/libvirtd.conf && systemctl stop libvirtd");
+    assert!(broken, "libvirtd.conf broken and libvirtd stopped");
+    let started = Instant::now();
+    let failed = strata(&["deploy", spec]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&failed.stdout),
+        String::from_utf8_lossy(&failed.stderr)
+    );
+    assert!(
+        !failed.status.success()
+            && said.contains("FAILED  central/aio-0/nova-compute:start: start libvirtd")
+            && said.contains("expected an unsigned integer for 'max_clients'"),
+        "{said}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the failure took {:?}",
+        started.elapsed()
+    );
+    assert!(sh("cp /root/libvirtd.conf.good /etc/libvirt/libvirtd.conf").0);
+    ok(&["deploy", spec]);
+
     // A guest still running when the lab goes down: nothing of it stays on the machine (its
     // qemu runs in the host's cgroup, its tap and bridge in the host's network namespace).
     let (booted, status) = sh(". /root/openrc && openstack server create --image strata-guest --flavor strata.tiny --network central-net --wait -f value -c status left-running");
