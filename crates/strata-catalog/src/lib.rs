@@ -56,12 +56,16 @@ pub const SERVES_MESSAGING: &str = "messaging";
 pub const SERVES_IDENTITY: &str = "identity";
 pub const SERVES_API_FRONT: &str = "api-front";
 pub const SERVES_CACHE: &str = "cache";
-pub const SERVES: [&str; 5] = [
+/// A Ceph cluster's conf and keyring on each host whose services use the cluster (`ceph:`):
+/// the planner places its steps per host and cluster, qualified by the cluster's name.
+pub const SERVES_CEPH_CLIENT: &str = "ceph-client";
+pub const SERVES: [&str; 6] = [
     SERVES_DATABASE,
     SERVES_MESSAGING,
     SERVES_IDENTITY,
     SERVES_API_FRONT,
     SERVES_CACHE,
+    SERVES_CEPH_CLIENT,
 ];
 
 /// From where a service may be used (`reach:`).

@@ -9,7 +9,7 @@ use minijinja::Value;
 use serde::Serialize;
 use strata_catalog::{
     project, Catalog, Database, HOOK_API_REGISTRATION, HOOK_DATABASE, HOOK_MESSAGING_USER,
-    SERVES_CACHE, SERVES_DATABASE, SERVES_MESSAGING,
+    SERVES_CACHE, SERVES_CEPH_CLIENT, SERVES_DATABASE, SERVES_MESSAGING,
 };
 use strata_model::{GaleraId, HostId, Model, SiteId, SiteKind};
 
@@ -242,6 +242,8 @@ pub(crate) struct Views {
     apis: Vec<Vec<ApiView>>,
     /// The databases of each service that has some (the catalog's trait), its own first.
     databases: HashMap<String, Vec<Database>>,
+    /// The service that serves the Ceph client (its steps' qualifier names their cluster).
+    ceph_client: String,
     /// The Debian packages of the test guest each service registers (the catalog's `guest:`).
     guests: HashMap<String, Vec<String>>,
     /// The named ports of the services that serve others (the catalog's `ports:`).
@@ -291,6 +293,7 @@ impl Views {
                 .filter(|s| !s.databases.is_empty())
                 .map(|s| (s.name.clone(), s.databases.clone()))
                 .collect(),
+            ceph_client: catalog.server_name(SERVES_CEPH_CLIENT).to_owned(),
             guests: catalog
                 .services
                 .values()
@@ -454,12 +457,12 @@ pub(crate) fn context(
         }
     }
     // The Ceph cluster of the step: a client's names it (its qualifier), a daemon's is its site's.
-    let ceph = match &*step.service {
-        "ceph-client" => step
-            .qualifier
+    let ceph = if *step.service == *views.ceph_client {
+        step.qualifier
             .as_deref()
-            .and_then(|q| model.ceph.iter().position(|c| c.name == q)),
-        _ => site.ceph,
+            .and_then(|q| model.ceph.iter().position(|c| c.name == q))
+    } else {
+        site.ceph
     }
     .map(|c| ceph_view(model, host, c));
     minijinja::context! {

@@ -1,10 +1,10 @@
 //! The Debian packages each host needs: those of its services, plus the Ceph client's where
-//! one of its services uses a Ceph cluster (the planner places ceph-client there). The
+//! one of its services uses a Ceph cluster (the planner places the client there). The
 //! union over all hosts is what a lab image carries.
 
 use std::collections::BTreeSet;
 
-use strata_catalog::{Catalog, CephUse};
+use strata_catalog::{Catalog, CephUse, SERVES_CEPH_CLIENT};
 use strata_model::{HostId, Model};
 
 /// Packages of one host, sorted.
@@ -18,7 +18,7 @@ pub fn host_packages(model: &Model, catalog: &Catalog, host: HostId) -> BTreeSet
         }
     }
     if ceph {
-        if let Some(client) = catalog.service("ceph-client") {
+        if let Some(client) = catalog.server_of(SERVES_CEPH_CLIENT) {
             packages.extend(client.packages.iter().cloned());
         }
     }

@@ -1,5 +1,6 @@
 //! Fourth transformer: Ceph clients. A host whose services use a cluster gets that cluster's
-//! conf and keyring (the `ceph-client` steps, qualified by cluster) once the cluster is
+//! conf and keyring (the steps of the service that serves `ceph-client`, qualified by
+//! cluster) once the cluster is
 //! exported; the service waits for the client of its default cluster only. Glance's further
 //! stores are added by their own steps (`on: store`) once their cluster is exported, so a
 //! central Glance can run before the edges exist and learn each edge store when it comes:
@@ -8,13 +9,13 @@
 
 use std::collections::HashMap;
 
-use strata_catalog::{CephUse, On};
+use strata_catalog::{CephUse, On, SERVES_CEPH_CLIENT};
 use strata_model::{HostId, SiteId};
 
 use crate::graph::{Builder, StepId};
 
 pub fn apply(g: &mut Builder) {
-    let Some(client) = g.catalog.service("ceph-client") else {
+    let Some(client) = g.catalog.server_of(SERVES_CEPH_CLIENT) else {
         return;
     };
     let model = g.model;

@@ -4,13 +4,10 @@
 
 use std::collections::HashMap;
 
-use strata_catalog::{Group, On};
+use strata_catalog::{Group, On, SERVES_CEPH_CLIENT};
 use strata_model::{GaleraId, HostId, SiteId};
 
 use crate::graph::{Builder, Instance, StepId};
-
-/// Services the planner places itself rather than by instance (see transform_ceph).
-pub const PLACED_ELSEWHERE: &[&str] = &["ceph-client"];
 
 pub fn apply(g: &mut Builder) {
     for host in 0..g.model.hosts.len() {
@@ -143,7 +140,8 @@ pub fn apply(g: &mut Builder) {
 fn make_instances(g: &mut Builder) {
     let model = g.model;
     for service in g.catalog.services.values() {
-        if PLACED_ELSEWHERE.contains(&service.name.as_str()) {
+        // The Ceph client is placed per host and cluster (transform_ceph), not by instance.
+        if service.serves.iter().any(|s| s == SERVES_CEPH_CLIENT) {
             continue;
         }
         // Candidate groups of hosts: each site's, or each Galera cluster's members.
