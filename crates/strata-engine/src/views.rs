@@ -287,19 +287,9 @@ impl Views {
             cloud: model.cloud.clone(),
             hosts: Value::from(Serde(hosts)),
             apis,
-            databases: catalog
-                .services
-                .values()
-                .filter(|s| !s.databases.is_empty())
-                .map(|s| (s.name.clone(), s.databases.clone()))
-                .collect(),
+            databases: by_service(catalog, |s| &s.databases),
             ceph_client: catalog.server_name(SERVES_CEPH_CLIENT).to_owned(),
-            guests: catalog
-                .services
-                .values()
-                .filter(|s| !s.guest.is_empty())
-                .map(|s| (s.name.clone(), s.guest.clone()))
-                .collect(),
+            guests: by_service(catalog, |s| &s.guest),
             database_port: server_port(catalog, SERVES_DATABASE, "client"),
             gcomm_port: server_port(catalog, SERVES_DATABASE, "gcomm"),
             cache_port: server_port(catalog, SERVES_CACHE, "client"),
@@ -585,6 +575,19 @@ fn galera_view(views: &Views, model: &Model, host: HostId, cluster: GaleraId) ->
         gcomm_port: views.gcomm_port + cluster.port_offset,
         weight,
     }
+}
+
+/// Each service's list `of` it (databases, guest packages), by name, where it has one.
+fn by_service<T: Clone>(
+    catalog: &Catalog,
+    of: impl Fn(&strata_catalog::Service) -> &Vec<T>,
+) -> HashMap<String, Vec<T>> {
+    catalog
+        .services
+        .values()
+        .filter(|s| !of(s).is_empty())
+        .map(|s| (s.name.clone(), of(s).clone()))
+        .collect()
 }
 
 /// The port called `name` of the service that serves `what` (0 when it names none: the
