@@ -26,6 +26,48 @@ pub struct CheckOutcome {
     pub seconds: f64,
 }
 
+/// What a check run reports as it goes, for a live view: first every check it will run
+/// (as `site/host/service[qualifier]: check`), then each as it starts and ends. A check
+/// that does not apply on its host (its command renders to nothing) is dropped.
+#[derive(Debug, Clone)]
+pub enum CheckProgress {
+    /// Every check of the run: (id, site, host).
+    Planned(Vec<(String, String, String)>),
+    Started(String),
+    Finished {
+        id: String,
+        passed: bool,
+    },
+    Dropped(String),
+}
+
+/// The id of a check on a host in `CheckProgress`.
+fn progress_id(step: &strata_plan::Step, check: &str) -> String {
+    match &step.qualifier {
+        Some(q) => format!("{}/{}/{}[{q}]: {check}", step.site, step.host, step.service),
+        None => format!("{}/{}/{}: {check}", step.site, step.host, step.service),
+    }
+}
+
+/// Runs a check's command: whether it passed, and its last lines.
+fn run_one(
+    transport: &dyn strata_transport::Transport,
+    script: &str,
+    limit: Duration,
+) -> (bool, String) {
+    match transport.run(script, limit) {
+        Ok(out) => {
+            let mut text = format!("{}\n{}", out.stdout, out.stderr);
+            if out.status > 128 {
+                // A crash is the cause, whatever the command printed before.
+                text.push_str(&format!("\n({})", strata_ops::exit_status_text(out.status)));
+            }
+            (out.success(), crate::walk::tail(&text, 5))
+        }
+        Err(e) => (false, e.to_string()),
+    }
+}
+
 /// Where each check runs: for `each`, every host with a step of the service (per cluster
 /// for a Galera-grouped one); for `first`, the host of each instance's ready step. The
 /// step found there gives the check its context.
@@ -71,6 +113,16 @@ pub fn check(
     services: &[String],
     timeout: Duration,
 ) -> Result<Vec<CheckOutcome>, EngineError> {
+    check_reporting(target, services, timeout, &|_| {})
+}
+
+/// [`check`], telling `progress` what it plans, starts and finishes.
+pub fn check_reporting(
+    target: &Target,
+    services: &[String],
+    timeout: Duration,
+    progress: &(dyn Fn(CheckProgress) + Sync),
+) -> Result<Vec<CheckOutcome>, EngineError> {
     let Target {
         model,
         catalog,
@@ -93,6 +145,23 @@ pub fn check(
         }
         by_host.entry(&*step.host).or_default().push((step, index));
     }
+    let name = |step: &strata_plan::Step, index: usize| {
+        let def = &catalog.service(&step.service).expect("checked").checks[index];
+        progress_id(step, &def.name)
+    };
+    progress(CheckProgress::Planned(
+        by_host
+            .values()
+            .flatten()
+            .map(|&(step, index)| {
+                (
+                    name(step, index),
+                    step.site.to_string(),
+                    step.host.to_string(),
+                )
+            })
+            .collect(),
+    ));
     let mut results: Vec<CheckOutcome> = crate::on_each_host(by_host, |(host, checks)| {
         let transport = &inventory[host];
         let host_id = host_ids[host];
@@ -100,31 +169,24 @@ pub fn check(
             .into_iter()
             .filter_map(|(step, index)| {
                 let def = &catalog.service(&step.service).expect("checked").checks[index];
+                let id = name(step, index);
                 let started = Instant::now();
                 let ctx = renderer.context(model, host_id, step, &outputs);
                 let (passed, detail) = match renderer.render(&def.run, &ctx) {
                     Err(why) => (false, why),
                     // A check whose command renders to nothing does not apply here (its
                     // template says so): it is neither run nor counted.
-                    Ok(script) if script.trim().is_empty() => return None,
-                    Ok(script) => match transport.run(
-                        &script,
-                        timeout.max(Duration::from_secs(u64::from(def.timeout_s))),
-                    ) {
-                        Ok(out) => {
-                            let mut text = format!("{}\n{}", out.stdout, out.stderr);
-                            if out.status > 128 {
-                                // A crash is the cause, whatever the command printed before.
-                                text.push_str(&format!(
-                                    "\n({})",
-                                    strata_ops::exit_status_text(out.status)
-                                ));
-                            }
-                            (out.success(), crate::walk::tail(&text, 5))
-                        }
-                        Err(e) => (false, e.to_string()),
-                    },
+                    Ok(script) if script.trim().is_empty() => {
+                        progress(CheckProgress::Dropped(id));
+                        return None;
+                    }
+                    Ok(script) => {
+                        progress(CheckProgress::Started(id.clone()));
+                        let limit = timeout.max(Duration::from_secs(u64::from(def.timeout_s)));
+                        run_one(transport.as_ref(), &script, limit)
+                    }
                 };
+                progress(CheckProgress::Finished { id, passed });
                 Some(CheckOutcome {
                     site: step.site.to_string(),
                     host: step.host.to_string(),

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use check::{check, CheckOutcome};
+pub use check::{check, check_reporting, CheckOutcome, CheckProgress};
 pub use credentials::{operator_files, OperatorFile};
 pub use exports::{ceph_export, client_key_secret, import_external_keys, keyring_key, ExportError};
 pub use lock::{DeployLock, LockError};

@@ -269,14 +269,41 @@ fn status_after_a_failure_counts_skipped_steps_as_skipped() {
 
 /// A check runs on each of its hosts and says whether it passed; one whose command renders to
 /// nothing on a host (its template says it does not apply there) is neither run nor counted.
+/// What it reports as it goes (for the live view) adds up: every planned check is either
+/// dropped or started and then finished.
 #[test]
 fn checks_run_where_they_apply() {
     let dir = scratch("checks");
+    let told = std::sync::Mutex::new(Vec::new());
     let outcomes = on_target(&dir, |target| {
         let (report, _) = deploy_on(target, &dir);
         assert!(report.failures.is_empty(), "{:?}", report.failures);
-        strata_engine::check(target, &[], Duration::from_secs(30)).unwrap()
+        strata_engine::check_reporting(target, &[], Duration::from_secs(30), &|e| {
+            told.lock().unwrap().push(e)
+        })
+        .unwrap()
     });
+    let told = told.into_inner().unwrap();
+    let Some(strata_engine::CheckProgress::Planned(planned)) = told.first() else {
+        panic!("the run says first what it will check: {told:?}");
+    };
+    let (mut dropped, mut started, mut finished) = (0, 0, 0);
+    for event in &told[1..] {
+        match event {
+            strata_engine::CheckProgress::Dropped(_) => dropped += 1,
+            strata_engine::CheckProgress::Started(_) => started += 1,
+            strata_engine::CheckProgress::Finished { passed, .. } => {
+                assert!(passed);
+                finished += 1
+            }
+            strata_engine::CheckProgress::Planned(_) => panic!("planned twice"),
+        }
+    }
+    assert_eq!(
+        (planned.len(), dropped, started, finished),
+        (4, 1, 3, 3),
+        "{told:?}"
+    );
     let ran: Vec<(&str, &str, bool)> = outcomes
         .iter()
         .map(|o| (o.host.as_str(), o.check.as_str(), o.passed))

@@ -1,17 +1,21 @@
-//! The live view of a deploy on a terminal: a bar per site (steps settled of its total, and
-//! its failures), a line per host with the step it runs and for how long, and the time the
-//! critical path still needs by the plan's estimates. What the plain output prints (changed
-//! steps, failures) scrolls above it. Used only when stderr is a terminal and `--json` is off.
+//! The live view of a deploy or a check on a terminal: a bar per site (steps or checks
+//! settled of its total, and its failures), a line per host with what it runs and for how
+//! long, and for a deploy the time the critical path still needs by the plan's estimates.
+//! What the plain output prints (changed steps, failures) scrolls above it. Used only when
+//! stderr is a terminal and `--json` is off.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use strata_engine::Event;
+use strata_engine::{CheckProgress, Event};
 
-/// What the view counts, apart from drawing it: a unit to test without a terminal.
+/// What the view counts, apart from drawing it: a unit to test without a terminal. Its
+/// items are a deploy's steps or a check run's checks.
 pub struct Progress {
-    /// Per step: its site and host (by index), and its estimated chain to the end.
+    /// Whether the items are checks (no critical path to tell).
+    checks: bool,
+    /// Per item: its site and host (by index), and its estimated chain to the end.
     steps: HashMap<String, (usize, usize, u64)>,
     sites: Vec<(String, usize)>,
     hosts: Vec<String>,
@@ -25,65 +29,124 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(plan: &strata_plan::Plan) -> Progress {
-        let mut sites: Vec<(String, usize)> = Vec::new();
-        let mut hosts: Vec<String> = Vec::new();
         let rank = strata_plan::chains_to_end(
             plan.steps
                 .iter()
                 .map(|s| (s.needs.as_slice(), s.estimate_ms)),
         );
+        Progress::of(
+            plan.steps
+                .iter()
+                .zip(rank)
+                .map(|(s, r)| (s.id.clone(), s.site.to_string(), s.host.to_string(), r)),
+            false,
+        )
+    }
+
+    /// For a check run: its checks as (id, site, host).
+    pub fn of_checks(checks: &[(String, String, String)]) -> Progress {
+        Progress::of(
+            checks
+                .iter()
+                .map(|(id, site, host)| (id.clone(), site.clone(), host.clone(), 0)),
+            true,
+        )
+    }
+
+    /// Items as (id, site, host, estimated chain to the end).
+    fn of(items: impl Iterator<Item = (String, String, String, u64)>, checks: bool) -> Progress {
+        let mut sites: Vec<(String, usize)> = Vec::new();
+        let mut hosts: Vec<String> = Vec::new();
         let mut steps = HashMap::new();
-        for (i, s) in plan.steps.iter().enumerate() {
-            let site = match sites.iter().position(|(name, _)| **name == *s.site) {
+        for (id, site_name, host_name, rank) in items {
+            let site = match sites.iter().position(|(name, _)| *name == site_name) {
                 Some(k) => k,
                 None => {
-                    sites.push((s.site.to_string(), 0));
+                    sites.push((site_name, 0));
                     sites.len() - 1
                 }
             };
             sites[site].1 += 1;
-            let host = match hosts.iter().position(|h| **h == *s.host) {
+            let host = match hosts.iter().position(|h| *h == host_name) {
                 Some(k) => k,
                 None => {
-                    hosts.push(s.host.to_string());
+                    hosts.push(host_name);
                     hosts.len() - 1
                 }
             };
-            steps.insert(s.id.clone(), (site, host, rank[i]));
+            steps.insert(id, (site, host, rank));
         }
         Progress {
+            checks,
             settled: vec![(0, 0); sites.len()],
             running: vec![None; hosts.len()],
-            open: plan.steps.iter().map(|s| s.id.clone()).collect(),
+            open: steps.keys().cloned().collect(),
             steps,
             sites,
             hosts,
         }
     }
 
-    /// Learns an event.
+    /// Learns an event of a deploy.
     pub fn see(&mut self, event: &Event) {
-        let (step, failed) = match event {
-            Event::Started { step, .. } => {
-                if let Some(&(_, host, _)) = self.steps.get(step) {
-                    self.running[host] = Some((step.clone(), Instant::now()));
-                }
-                return;
-            }
+        match event {
+            Event::Started { step, .. } => self.start(step),
             Event::Done { step, .. }
             | Event::Resumed { step, .. }
-            | Event::Skipped { step, .. } => (step, false),
-            Event::Failed { step, .. } => (step, true),
-        };
-        let Some(&(site, host, _)) = self.steps.get(step) else {
+            | Event::Skipped { step, .. } => self.settle(step, false),
+            Event::Failed { step, .. } => self.settle(step, true),
+        }
+    }
+
+    /// Learns what a check run reported.
+    pub fn see_check(&mut self, event: &CheckProgress) {
+        match event {
+            CheckProgress::Planned(_) => {}
+            CheckProgress::Started(id) => self.start(id),
+            CheckProgress::Finished { id, passed } => self.settle(id, !passed),
+            CheckProgress::Dropped(id) => {
+                // Not run here, and not counted: out of its site's total.
+                if let Some(&(site, _, _)) = self.steps.get(id) {
+                    if self.open.remove(id) {
+                        self.sites[site].1 -= 1;
+                    }
+                }
+            }
+        }
+    }
+
+    fn start(&mut self, id: &str) {
+        if let Some(&(_, host, _)) = self.steps.get(id) {
+            self.running[host] = Some((id.to_owned(), Instant::now()));
+        }
+    }
+
+    fn settle(&mut self, id: &str, failed: bool) {
+        let Some(&(site, host, _)) = self.steps.get(id) else {
             return;
         };
-        if self.open.remove(step) {
+        if self.open.remove(id) {
             self.settled[site].0 += 1;
             self.settled[site].1 += usize::from(failed);
         }
-        if self.running[host].as_ref().is_some_and(|(s, _)| s == step) {
+        if self.running[host].as_ref().is_some_and(|(s, _)| s == id) {
             self.running[host] = None;
+        }
+    }
+
+    /// The view's first line.
+    pub fn header(&self) -> String {
+        if self.checks {
+            let failed: usize = self.settled.iter().map(|s| s.1).sum();
+            format!(
+                "{} checks to finish, {failed} failed so far",
+                self.open.len()
+            )
+        } else {
+            format!(
+                "about {:.0} s left on the critical path (by the plan's estimates)",
+                self.left().as_secs_f64()
+            )
         }
     }
 
@@ -120,7 +183,8 @@ impl Progress {
                 format!(
                     "{:<16} {}",
                     self.hosts[k],
-                    step.rsplit('/').next().unwrap_or(step)
+                    // `site/host/what`: what runs, without the site and host.
+                    step.splitn(3, '/').nth(2).unwrap_or(step)
                 ),
                 Some(*since),
             ),
@@ -147,7 +211,15 @@ const TICK: Duration = Duration::from_millis(250);
 
 impl Live {
     pub fn new(plan: &strata_plan::Plan) -> Live {
-        let progress = Progress::new(plan);
+        Live::of(Progress::new(plan))
+    }
+
+    /// The view of a check run, once it has said what it will run.
+    pub fn of_checks(checks: &[(String, String, String)]) -> Live {
+        Live::of(Progress::of_checks(checks))
+    }
+
+    fn of(progress: Progress) -> Live {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(4));
         let header = multi.add(ProgressBar::new_spinner());
         header.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("template"));
@@ -189,9 +261,15 @@ impl Live {
         live
     }
 
-    /// Learns an event and redraws.
+    /// Learns an event of a deploy and redraws.
     pub fn see(&mut self, event: &Event) {
         self.progress.see(event);
+        self.draw();
+    }
+
+    /// Learns what a check run reported and redraws.
+    pub fn see_check(&mut self, event: &CheckProgress) {
+        self.progress.see_check(event);
         self.draw();
     }
 
@@ -201,13 +279,11 @@ impl Live {
     }
 
     fn draw(&mut self) {
-        self.header.set_message(format!(
-            "about {:.0} s left on the critical path (by the plan's estimates)",
-            self.progress.left().as_secs_f64()
-        ));
+        self.header.set_message(self.progress.header());
         self.header.tick();
         for (k, bar) in self.sites.iter().enumerate() {
-            let (_, done, _, failed) = self.progress.site_line(k);
+            let (_, done, total, failed) = self.progress.site_line(k);
+            bar.set_length(total);
             bar.set_position(done);
             bar.set_message(if failed > 0 {
                 format!("{failed} failed")
@@ -298,5 +374,57 @@ mod tests {
         let (_, done, _, failed) = p.site_line(site);
         assert_eq!((done, failed), (total, 1), "each step settles once");
         assert_eq!(p.left(), Duration::ZERO);
+    }
+    #[test]
+    fn the_check_view_counts_each_site_and_drops_what_does_not_apply() {
+        let id = |site: &str, host: &str, what: &str| format!("{site}/{host}/{what}");
+        let checks = vec![
+            (
+                id("central", "ctl-0", "keystone: a token"),
+                "central".to_owned(),
+                "ctl-0".to_owned(),
+            ),
+            (
+                id("central", "ctl-0", "neutron-dhcp: a server across the WAN"),
+                "central".to_owned(),
+                "ctl-0".to_owned(),
+            ),
+            (
+                id("dcn0", "dcn0-0", "nova-compute: a/b"),
+                "dcn0".to_owned(),
+                "dcn0-0".to_owned(),
+            ),
+        ];
+        let mut p = Progress::of_checks(&checks);
+        assert_eq!(p.site_line(0), ("central".to_owned(), 0, 2, 0));
+        assert!(
+            p.header().starts_with("3 checks to finish"),
+            "{}",
+            p.header()
+        );
+        p.see_check(&CheckProgress::Dropped(checks[1].0.clone()));
+        assert_eq!(
+            p.site_line(0).2,
+            1,
+            "a check that does not apply leaves the total"
+        );
+        p.see_check(&CheckProgress::Started(checks[2].0.clone()));
+        assert!(
+            p.host_line(1).0.ends_with("nova-compute: a/b"),
+            "{:?}",
+            p.host_line(1)
+        );
+        p.see_check(&CheckProgress::Finished {
+            id: checks[2].0.clone(),
+            passed: false,
+        });
+        p.see_check(&CheckProgress::Finished {
+            id: checks[0].0.clone(),
+            passed: true,
+        });
+        assert_eq!(p.site_line(0), ("central".to_owned(), 1, 1, 0));
+        assert_eq!(p.site_line(1), ("dcn0".to_owned(), 1, 1, 1));
+        assert_eq!(p.header(), "0 checks to finish, 1 failed so far");
+        assert!(p.host_line(1).0.ends_with('-'), "the host runs nothing now");
     }
 }

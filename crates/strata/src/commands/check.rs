@@ -1,12 +1,13 @@
 //! `strata check`: the catalog's checks on the deployed hosts, one line per check, and a
-//! non-zero exit naming the host and the check when any fails.
+//! non-zero exit naming the host and the check when any fails; on a terminal, a live view
+//! of the checks while they run.
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use strata_engine::Redactor;
+use strata_engine::{CheckProgress, Redactor};
 
 use crate::cli::SpecArgs;
 use crate::printer::Printer;
@@ -43,7 +44,27 @@ pub fn run(
         state,
         redactor: Arc::new(Redactor::default()),
     };
-    let results = strata_engine::check(&target, services, Duration::from_secs(60));
+    // On a terminal, a live view of the checks as they run; the results print at the end.
+    let on_terminal = !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let live: Mutex<Option<crate::live::Live>> = Mutex::new(None);
+    let progress = |event: CheckProgress| {
+        if !on_terminal {
+            return;
+        }
+        let mut live = live.lock().unwrap_or_else(|e| e.into_inner());
+        match (&mut *live, &event) {
+            (None, CheckProgress::Planned(checks)) => {
+                *live = Some(crate::live::Live::of_checks(checks));
+            }
+            (Some(view), _) => view.see_check(&event),
+            (None, _) => {}
+        }
+    };
+    let results =
+        strata_engine::check_reporting(&target, services, Duration::from_secs(60), &progress);
+    if let Some(view) = live.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        view.finish();
+    }
     for t in inventory.values() {
         t.close();
     }
