@@ -5,6 +5,8 @@
 BUILD_PACKAGES=(gcc libc6-dev)
 # The lab: images (debootstrap), hosts (systemd-nspawn), networks (ip), SSH, namespaces.
 LAB_PACKAGES=(debootstrap systemd-container iproute2 openssh-client util-linux)
+# The tests only: Debian's Chromium, the headless browser that watches the deploy's page.
+TEST_PACKAGES=(chromium)
 
 install_packages() {
     local missing=()

@@ -70,6 +70,10 @@ pub enum Command {
         /// Longest a host may take to answer one step, in seconds.
         #[arg(long, default_value_t = 900)]
         step_timeout: u64,
+        /// Serve a page of the plan's graph, each step coloured as it runs, at this address
+        /// (127.0.0.1:8417 when none is given; another interface only when named here).
+        #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8417")]
+        web: Option<String>,
     },
     /// Prove the deployed cloud works: every service's checks on its hosts (Galera synced,
     /// RabbitMQ clustered, HAProxy backends up, a token from every region...). Exit 1 when

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 mod common;
 use common::{
-    assert_workloads, lab_home as home, ok_in_lab_home as ok, on_lab_host,
-    strata_in_lab_home as strata, text, LabGuard,
+    assert_workloads, headless_chromium, http_get, lab_home as home, ok_in_lab_home as ok,
+    on_lab_host, root, strata_in_lab_home as strata, text, LabGuard,
 };
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -57,6 +57,91 @@ fn deploy_and_check(spec: &str) -> String {
     check
 }
 
+/// The first deploy with its page served (`--web`), watched in Debian's headless Chromium
+/// while it runs: the page draws every step of the plan and colours those that settled; a
+/// step opened by its link shows its operations with secrets masked and its log lines. A
+/// screenshot is kept in target/lab-tests-logs/web/.
+fn deploy_watching_its_page(lab: &str, spec: &str) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let kept = root().join("target/lab-tests-logs/web");
+    std::fs::create_dir_all(&kept).unwrap();
+    let said = std::fs::File::create(kept.join(format!("{lab}-deploy.out"))).unwrap();
+    let mut deploy = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["deploy", "--web", &addr, spec])
+        .current_dir(root())
+        .env("STRATA_HOME", home())
+        .env_remove("STRATA_CATALOG")
+        .stdout(said.try_clone().unwrap())
+        .stderr(said)
+        .spawn()
+        .unwrap();
+    let step = format!("central/{lab}-0/keystone:configure");
+    eventually(
+        Duration::from_secs(300),
+        "keystone configured, on the page",
+        || {
+            http_get(&addr, "/events?from=0").is_some_and(|body| {
+                let events: serde_json::Value = serde_json::from_str(&body).unwrap();
+                events["events"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["step"] == step.as_str() && e["event"] == "done")
+            })
+        },
+    );
+    let plan: serde_json::Value =
+        serde_json::from_str(&http_get(&addr, "/plan").expect("the plan")).unwrap();
+    let steps = plan["steps"].as_array().unwrap().len();
+    let url = format!("http://{addr}/#step={step}");
+    let dom = headless_chromium(&["--virtual-time-budget=5000", "--dump-dom"], &url);
+    assert_eq!(dom.matches(" data-id=").count(), steps, "every step drawn");
+    assert!(
+        dom.contains("site central") && dom.contains("data-state=\"changed\""),
+        "steps coloured as they settle: {dom}"
+    );
+    assert!(
+        dom.contains("operations (secrets masked)")
+            && dom.contains("/etc/keystone/keystone.conf")
+            && dom.contains(&format!("its lines in {lab}-0.log")),
+        "the step's details: {dom}"
+    );
+    let (_, password) = on_lab_host(
+        lab,
+        &format!("{lab}-0"),
+        "sed -n 's|^connection = [^:]*://keystone:\\([^@]*\\)@.*|\\1|p' /etc/keystone/keystone.conf",
+    );
+    assert_eq!(
+        password.len(),
+        32,
+        "keystone's database password: {password:?}"
+    );
+    assert!(!dom.contains(&password), "a secret on the page");
+    let shot = kept.join(format!("{lab}-deploy.png"));
+    headless_chromium(
+        &[
+            "--virtual-time-budget=5000",
+            "--window-size=1400,1600",
+            &format!("--screenshot={}", shot.display()),
+        ],
+        &url,
+    );
+    assert!(
+        std::fs::metadata(&shot).is_ok_and(|m| m.len() > 10_000),
+        "a screenshot of the page"
+    );
+    let status = deploy.wait().unwrap();
+    assert!(
+        status.success(),
+        "the deploy with its page: {}",
+        std::fs::read_to_string(kept.join(format!("{lab}-deploy.out"))).unwrap_or_default()
+    );
+}
+
 /// The admin credentials written for the operator: private, one openrc per region.
 fn assert_operator_files(cloud: &str, regions: &[&str]) {
     use std::os::unix::fs::PermissionsExt;
@@ -90,6 +175,7 @@ fn all_in_one_deploys_and_passes_its_checks() {
         !home().join("clouds").join(lab).join("state.db").exists(),
         "plan created the state database"
     );
+    deploy_watching_its_page(lab, spec);
     let check = deploy_and_check(spec);
     for what in [
         "galera",

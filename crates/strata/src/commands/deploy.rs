@@ -104,15 +104,47 @@ pub(super) fn inventory(
     Ok((inventory, in_lab))
 }
 
+/// How `strata deploy` was asked to run.
+pub struct Flags {
+    pub parallel: usize,
+    pub json: bool,
+    pub ssh_config: Option<PathBuf>,
+    pub step_timeout: u64,
+    /// Where to serve the deploy's page, if anywhere.
+    pub web: Option<String>,
+}
+
+/// The deploy's page, served while it runs: every step's operations rendered offline with
+/// secrets masked, the host logs of this cloud, and the events as they come.
+fn serve_page(
+    addr: &str,
+    model: &strata_model::Model,
+    catalog: &strata_catalog::Catalog,
+    plan: &strata_plan::Plan,
+    dir: &Path,
+) -> anyhow::Result<(Arc<strata_web::Board>, strata_web::Served)> {
+    let ops = strata_engine::render_offline_masked(model, catalog, plan)?
+        .iter()
+        .map(|s| (s.step.clone(), vec![super::render::step_text(s)]))
+        .collect();
+    let board = Arc::new(strata_web::Board::new(plan, ops, dir.join("logs")));
+    let served = strata_web::serve(addr, board.clone())?;
+    Ok((board, served))
+}
+
 pub fn run(
     home: &Path,
     args: &SpecArgs,
-    parallel: usize,
-    json: bool,
-    ssh_config: Option<&Path>,
-    step_timeout: u64,
+    flags: &Flags,
     out: &mut Printer,
 ) -> anyhow::Result<ExitCode> {
+    let Flags {
+        parallel,
+        json,
+        step_timeout,
+        ..
+    } = *flags;
+    let ssh_config = flags.ssh_config.as_deref();
     let loaded = valid_or_exit!(args, out);
     let model = loaded.model.as_ref().expect("valid");
     let plan = strata_plan::build(model, &loaded.catalog)?;
@@ -150,6 +182,17 @@ pub fn run(
             if in_lab { " (in the lab)" } else { "" }
         ));
     }
+    let page = match &flags.web {
+        Some(addr) => {
+            let (board, served) = serve_page(addr, model, &loaded.catalog, &plan, &dir)?;
+            out.note(&format!(
+                "strata: the deploy's page: http://{}/\n",
+                served.addr
+            ));
+            Some((board, served))
+        }
+        None => None,
+    };
     let redactor = Arc::new(Redactor::default());
     let options = DeployOptions {
         parallel,
@@ -182,6 +225,9 @@ pub fn run(
         std::collections::HashMap::<String, usize>::new(),
     ));
     let events = |event: Event| {
+        if let Some((board, _)) = &page {
+            board.push(&event);
+        }
         if let Some(live) = &live {
             live.lock().unwrap_or_else(|e| e.into_inner()).see(&event);
         }
@@ -281,6 +327,25 @@ pub fn run(
         std::thread::sleep(Duration::from_millis(20));
     }
     let out = shared.into_inner().unwrap_or_else(|e| e.into_inner());
+    if let Some((board, served)) = &page {
+        board.finish(&match &result {
+            Ok(r) => format!(
+                "{} changed, {} unchanged, {} failed in {:.0} s",
+                r.changed,
+                r.unchanged,
+                r.failures.len(),
+                r.seconds
+            ),
+            Err(e) => format!("stopped: {e}"),
+        });
+        if !json && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            out.note(&format!(
+                "strata: the page at http://{}/ stays up until you press Enter\n",
+                served.addr
+            ));
+            let _ = std::io::stdin().read_line(&mut String::new());
+        }
+    }
     let report = result?;
     if json {
         out.out(&format!(

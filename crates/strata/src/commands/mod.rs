@@ -56,13 +56,17 @@ pub fn run(cli: Cli, out: &mut Printer) -> anyhow::Result<ExitCode> {
             json,
             ssh_config,
             step_timeout,
+            web,
         } => deploy::run(
             &cli.home,
             &spec,
-            parallel,
-            json,
-            ssh_config.as_deref(),
-            step_timeout,
+            &deploy::Flags {
+                parallel,
+                json,
+                ssh_config,
+                step_timeout,
+                web,
+            },
             out,
         ),
         Command::Check {

@@ -43,7 +43,7 @@ pub fn run(args: &SpecArgs, host: Option<&str>, out: &mut Printer) -> anyhow::Re
 }
 
 /// One step as text: a header, then each operation; files in full.
-fn step_text(step: &RenderedStep) -> String {
+pub(crate) fn step_text(step: &RenderedStep) -> String {
     use strata_ops::{Op, WaitFor};
     let ops = match &step.ops {
         Err(why) => return format!("== {}\n  DOES NOT RENDER: {why}\n", step.step),
