@@ -236,7 +236,7 @@ pub fn http_get(addr: &str, path: &str) -> Option<String> {
     let mut answer = String::new();
     conn.read_to_string(&mut answer).ok()?;
     let (head, body) = answer.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+    (head.split(' ').nth(1) == Some("200")).then(|| body.to_owned())
 }
 
 /// Debian's Chromium, headless, as the machine's probe starts it (no background networking:
