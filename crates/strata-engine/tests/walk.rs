@@ -59,6 +59,39 @@ fn run(dir: &Path) -> (Report, Vec<Event>) {
     (report, events)
 }
 
+/// The lock every apply takes (`DeployOptions::host_lock`), as the deploy names it.
+fn lock_of_the_deploy(dir: &Path) -> String {
+    dir.join("apply.lock").display().to_string()
+}
+
+/// A host's own lock file. Each real host has one; the hosts of these tests share a
+/// machine, and one lock for both would make a host's steps wait for the other's.
+fn lock_of_host(dir: &Path, host: &str) -> PathBuf {
+    dir.join(format!("apply-{host}.lock"))
+}
+
+/// The local transport with its host's own lock in place of the deploy's.
+struct OwnLock {
+    local: Local,
+    deploy_lock: String,
+    own_lock: String,
+}
+
+impl Transport for OwnLock {
+    fn host(&self) -> &str {
+        self.local.host()
+    }
+
+    fn run(
+        &self,
+        script: &str,
+        timeout: Duration,
+    ) -> Result<strata_transport::Output, strata_transport::TransportError> {
+        self.local
+            .run(&script.replace(&self.deploy_lock, &self.own_lock), timeout)
+    }
+}
+
 /// Builds the spec's target (the local transport for every host) and hands it to `f`.
 fn on_target<R>(dir: &Path, f: impl FnOnce(&Target) -> R) -> R {
     let mut sources = SourceMap::new();
@@ -72,8 +105,12 @@ fn on_target<R>(dir: &Path, f: impl FnOnce(&Target) -> R) -> R {
     let plan = strata_plan::build(&model, &catalog).unwrap();
     let mut inventory = Inventory::new();
     for h in &model.hosts {
-        let local: Arc<dyn Transport> = Arc::new(Local {
-            host: h.name.clone(),
+        let local: Arc<dyn Transport> = Arc::new(OwnLock {
+            local: Local {
+                host: h.name.clone(),
+            },
+            deploy_lock: lock_of_the_deploy(dir),
+            own_lock: lock_of_host(dir, &h.name).display().to_string(),
         });
         inventory.insert(h.name.clone(), local);
     }
@@ -93,7 +130,7 @@ fn deploy_on(target: &Target, dir: &Path) -> (Report, Vec<Event>) {
         parallel: 4,
         timeout: Duration::from_secs(30),
         log_dir: dir.join("logs"),
-        host_lock: dir.join("apply.lock").display().to_string(),
+        host_lock: lock_of_the_deploy(dir),
     };
     let events = Mutex::new(Vec::new());
     let report = deploy(target, &options, &|e| events.lock().unwrap().push(e)).unwrap();
@@ -208,25 +245,33 @@ fn a_failed_step_stops_only_what_depends_on_it() {
 #[test]
 fn a_step_waits_for_an_earlier_runs_command_still_running_on_its_host() {
     let dir = scratch("held");
-    let lock = dir.join("apply.lock");
-    let mut holder = std::process::Command::new("flock")
-        .arg(&lock)
-        .args(["sleep", "1.5"])
-        .spawn()
-        .unwrap();
-    while std::process::Command::new("flock")
-        .arg("-n")
-        .arg(&lock)
-        .arg("true")
-        .status()
-        .unwrap()
-        .success()
-    {
-        std::thread::sleep(Duration::from_millis(20));
+    // On each host, an earlier run's command that holds the host's lock for 1.5 s.
+    let mut holders = Vec::new();
+    for host in ["a", "b"] {
+        let lock = lock_of_host(&dir, host);
+        holders.push(
+            std::process::Command::new("flock")
+                .arg(&lock)
+                .args(["sleep", "1.5"])
+                .spawn()
+                .unwrap(),
+        );
+        while std::process::Command::new("flock")
+            .arg("-n")
+            .arg(&lock)
+            .arg("true")
+            .status()
+            .unwrap()
+            .success()
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
     let started = std::time::Instant::now();
     let (report, _) = run(&dir);
-    holder.wait().unwrap();
+    for mut holder in holders {
+        holder.wait().unwrap();
+    }
     assert!(report.failures.is_empty(), "{:?}", report.failures);
     assert!(started.elapsed() >= Duration::from_millis(800), "it waited");
     for host in ["a", "b"] {
