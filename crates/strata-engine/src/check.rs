@@ -165,21 +165,28 @@ pub fn check_reporting(
     let mut results: Vec<CheckOutcome> = crate::on_each_host(by_host, |(host, checks)| {
         let transport = &inventory[host];
         let host_id = host_ids[host];
-        checks
+        // Every check of the host rendered first: one whose command renders to nothing does
+        // not apply here (its template says so), and leaves the totals before any runs.
+        let rendered: Vec<_> = checks
             .into_iter()
             .filter_map(|(step, index)| {
-                let def = &catalog.service(&step.service).expect("checked").checks[index];
-                let id = name(step, index);
-                let started = Instant::now();
                 let ctx = renderer.context(model, host_id, step, &outputs);
-                let (passed, detail) = match renderer.render(&def.run, &ctx) {
-                    Err(why) => (false, why),
-                    // A check whose command renders to nothing does not apply here (its
-                    // template says so): it is neither run nor counted.
+                let def = &catalog.service(&step.service).expect("checked").checks[index];
+                match renderer.render(&def.run, &ctx) {
                     Ok(script) if script.trim().is_empty() => {
-                        progress(CheckProgress::Dropped(id));
-                        return None;
+                        progress(CheckProgress::Dropped(name(step, index)));
+                        None
                     }
+                    script => Some((step, def, name(step, index), script)),
+                }
+            })
+            .collect();
+        rendered
+            .into_iter()
+            .map(|(step, def, id, script)| {
+                let started = Instant::now();
+                let (passed, detail) = match script {
+                    Err(why) => (false, why),
                     Ok(script) => {
                         progress(CheckProgress::Started(id.clone()));
                         let limit = timeout.max(Duration::from_secs(u64::from(def.timeout_s)));
@@ -187,7 +194,7 @@ pub fn check_reporting(
                     }
                 };
                 progress(CheckProgress::Finished { id, passed });
-                Some(CheckOutcome {
+                CheckOutcome {
                     site: step.site.to_string(),
                     host: step.host.to_string(),
                     service: step.service.to_string(),
@@ -196,7 +203,7 @@ pub fn check_reporting(
                     passed,
                     detail: redactor.redact(&detail),
                     seconds: started.elapsed().as_secs_f64(),
-                })
+                }
             })
             .collect::<Vec<_>>()
     })

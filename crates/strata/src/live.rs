@@ -138,10 +138,9 @@ impl Progress {
     pub fn header(&self) -> String {
         if self.checks {
             let failed: usize = self.settled.iter().map(|s| s.1).sum();
-            format!(
-                "{} checks to finish, {failed} failed so far",
-                self.open.len()
-            )
+            let open = self.open.len();
+            let noun = if open == 1 { "check" } else { "checks" };
+            format!("{open} {noun} to finish, {failed} failed so far")
         } else {
             format!(
                 "about {:.0} s left on the critical path (by the plan's estimates)",
@@ -235,9 +234,11 @@ impl Live {
                 b
             })
             .collect();
-        let idle_style = ProgressStyle::with_template("    {msg}").expect("template");
+        // A host's line is cut to the terminal's width: a long check's name would wrap, and a
+        // wrapped line breaks the redraw.
+        let idle_style = ProgressStyle::with_template("    {wide_msg}").expect("template");
         let running_style =
-            ProgressStyle::with_template("    {msg} ({elapsed})").expect("template");
+            ProgressStyle::with_template("    {wide_msg} ({elapsed})").expect("template");
         let hosts = (0..progress.hosts.len())
             .map(|_| {
                 let b = multi.add(ProgressBar::new_spinner());
@@ -403,6 +404,7 @@ mod tests {
             p.header()
         );
         p.see_check(&CheckProgress::Dropped(checks[1].0.clone()));
+        assert_eq!(p.header(), "2 checks to finish, 0 failed so far");
         assert_eq!(
             p.site_line(0).2,
             1,
@@ -418,6 +420,7 @@ mod tests {
             id: checks[2].0.clone(),
             passed: false,
         });
+        assert_eq!(p.header(), "1 check to finish, 1 failed so far");
         p.see_check(&CheckProgress::Finished {
             id: checks[0].0.clone(),
             passed: true,

@@ -44,7 +44,8 @@ pub fn run(
         state,
         redactor: Arc::new(Redactor::default()),
     };
-    // On a terminal, a live view of the checks as they run; the results print at the end.
+    // On a terminal, a live view of the checks as they run, failures named as they come; the
+    // results print at the end.
     let on_terminal = !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let live: Mutex<Option<crate::live::Live>> = Mutex::new(None);
     let progress = |event: CheckProgress| {
@@ -56,7 +57,13 @@ pub fn run(
             (None, CheckProgress::Planned(checks)) => {
                 *live = Some(crate::live::Live::of_checks(checks));
             }
-            (Some(view), _) => view.see_check(&event),
+            (Some(view), _) => {
+                // A failure is named above the view at once; what it said prints at the end.
+                if let CheckProgress::Finished { id, passed: false } = &event {
+                    view.println(&format!("FAIL {id}"));
+                }
+                view.see_check(&event)
+            }
             (None, _) => {}
         }
     };
