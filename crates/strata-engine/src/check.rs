@@ -50,15 +50,27 @@ fn progress_id(step: &strata_plan::Step, check: &str) -> String {
 }
 
 /// Runs a check's command: whether it passed, and its last lines.
+/// Runs a check under coreutils' `timeout` on its host: one that takes longer than `limit`
+/// is stopped there (its process group TERMed, KILLed 5 s later) instead of running on to
+/// race the next check run, as a check the transport gave up on did. The transport's own
+/// limit, a little later, covers a host that stops answering.
 fn run_one(
     transport: &dyn strata_transport::Transport,
     script: &str,
     limit: Duration,
 ) -> (bool, String) {
-    match transport.run(script, limit) {
+    let seconds = limit.as_secs().max(1);
+    let stopped = format!("timeout -k 5 {seconds} sh -c {}", strata_ops::quote(script));
+    let started = Instant::now();
+    match transport.run(&stopped, limit + Duration::from_secs(10)) {
         Ok(out) => {
             let mut text = format!("{}\n{}", out.stdout, out.stderr);
-            if out.status > 128 {
+            if out.status == 124 && started.elapsed().as_secs() >= seconds {
+                text.push_str(&format!(
+                    "\nno answer within {seconds} s: stopped on {}",
+                    transport.host()
+                ));
+            } else if out.status > 128 {
                 // A crash is the cause, whatever the command printed before.
                 text.push_str(&format!("\n({})", strata_ops::exit_status_text(out.status)));
             }
@@ -212,4 +224,61 @@ pub fn check_reporting(
     .collect();
     results.sort_by(|a, b| (&a.site, &a.host, &a.service).cmp(&(&b.site, &b.host, &b.service)));
     Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A check that outlives its limit fails naming it, and is stopped on its host: what it
+    /// would have done after the limit never happens.
+    #[test]
+    fn a_check_that_takes_too_long_is_stopped_on_its_host() {
+        let dir = std::env::temp_dir().join(format!("strata-check-limit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let finished = dir.join("finished");
+        let host = strata_transport::Local {
+            host: "here".into(),
+        };
+        let started = Instant::now();
+        let (passed, detail) = run_one(
+            &host,
+            // In a subshell of its own, as a remote command outlives the ssh that started it.
+            &format!(
+                "echo started; (sleep 3; touch '{}') & wait",
+                finished.display()
+            ),
+            Duration::from_secs(1),
+        );
+        assert!(!passed, "{detail}");
+        assert!(
+            detail.contains("started") && detail.contains("no answer within 1 s: stopped on here"),
+            "{detail}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        std::thread::sleep(Duration::from_secs(4));
+        assert!(!finished.exists(), "the check ran on after its limit");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_check_passes_or_fails_by_its_exit_status() {
+        let host = strata_transport::Local {
+            host: "here".into(),
+        };
+        let quoted = "printf '%s\\n' \"it's fine\"";
+        assert_eq!(
+            run_one(&host, quoted, Duration::from_secs(5)),
+            (true, "it's fine".into())
+        );
+        let (passed, detail) = run_one(&host, "echo broken; exit 3", Duration::from_secs(5));
+        assert!(
+            !passed && detail.contains("broken") && !detail.contains("no answer"),
+            "{detail}"
+        );
+    }
 }
