@@ -184,12 +184,13 @@ pub fn check_reporting(
             .filter_map(|(step, index)| {
                 let ctx = renderer.context(model, host_id, step, &outputs);
                 let def = &catalog.service(&step.service).expect("checked").checks[index];
+                let id = name(step, index);
                 match renderer.render(&def.run, &ctx) {
                     Ok(script) if script.trim().is_empty() => {
-                        progress(CheckProgress::Dropped(name(step, index)));
+                        progress(CheckProgress::Dropped(id));
                         None
                     }
-                    script => Some((step, def, name(step, index), script)),
+                    script => Some((step, def, id, script)),
                 }
             })
             .collect();
