@@ -518,6 +518,70 @@ fn rendered_configuration_of_the_examples() {
     }
 }
 
+/// What `strata render` writes and runs, by step (`site/host/step`), each with its text.
+fn rendered_steps(args: &[&str]) -> std::collections::BTreeMap<String, String> {
+    let run = strata(args);
+    assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+    let mut steps = std::collections::BTreeMap::new();
+    let mut current: Option<(String, String)> = None;
+    for line in run.stdout.lines() {
+        if let Some(step) = line.strip_prefix("== ") {
+            steps.extend(current.take());
+            current = Some((step.to_owned(), String::new()));
+        } else if let Some((_, text)) = current.as_mut() {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    steps.extend(current);
+    steps
+}
+
+/// The example's growth by a third edge site (`-e examples/dcn-add-dcn2.yaml`), offline:
+/// outside dcn2 only central Glance's configuration, its dcn2 store and client files and
+/// dcn2's registration are new or different. (The dcn lab test grows the cloud by dcn1 and
+/// asserts the same of the steps that changed.)
+#[test]
+fn adding_an_edge_site_changes_only_it_and_central_glance() {
+    let before = rendered_steps(&["render", "examples/dcn.yaml"]);
+    let after = rendered_steps(&[
+        "render",
+        "examples/dcn.yaml",
+        "-e",
+        "examples/dcn-add-dcn2.yaml",
+    ]);
+    assert!(
+        before.keys().all(|step| after.contains_key(step)),
+        "no step removed"
+    );
+    let elsewhere: Vec<&str> = after
+        .iter()
+        .filter(|(step, text)| !step.starts_with("dcn2/") && before.get(*step) != Some(*text))
+        .map(|(step, _)| step.as_str())
+        .collect();
+    let expected: Vec<String> = ["ctl-0", "ctl-1", "ctl-2"]
+        .iter()
+        .flat_map(|ctl| {
+            let mut steps = vec![
+                format!("central/{ctl}/ceph-client[dcn2]:configure"),
+                format!("central/{ctl}/glance-api:configure"),
+                format!("central/{ctl}/glance-api[dcn2]:add-store"),
+            ];
+            if *ctl == "ctl-0" {
+                steps.push(format!("central/{ctl}/keystone[glance-api@dcn2]:register"));
+            }
+            steps
+        })
+        .collect();
+    assert_eq!(elsewhere, expected);
+    assert!(
+        after
+            .keys()
+            .any(|step| step.starts_with("dcn2/dcn2-compute-0/")),
+        "dcn2's own steps are rendered"
+    );
+}
+
 /// Past 2,000 nodes validate says it did not prove the operations (the proof grows with the
 /// nodes), and stays fast.
 #[test]

@@ -199,6 +199,23 @@ pub fn assert_workloads(
         "openstack availability zone list --compute -f value -c 'Zone Name' -c 'Zone Status' | grep ' available$' | sed 's/ available$//' | grep -vx internal",
     );
     assert_eq!(listed, zones, "a compute zone per site");
+    // Cinder: every service up, and each zone of computes keeps its volumes and backups.
+    let volume_services = run(
+        "volume services",
+        "openstack volume service list -f value -c Binary -c Zone -c State",
+    );
+    assert!(
+        volume_services.iter().all(|s| s.ends_with(" up")),
+        "every volume service up: {volume_services:?}"
+    );
+    for z in &zones {
+        for binary in ["cinder-volume", "cinder-backup"] {
+            assert!(
+                volume_services.contains(&format!("{binary} {z} up")),
+                "{binary} in zone {z}: {volume_services:?}"
+            );
+        }
+    }
     let agents = run(
         "network agents",
         "openstack network agent list -f value -c Binary -c Host -c 'Availability Zone' -c Alive",
