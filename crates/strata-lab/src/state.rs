@@ -47,7 +47,8 @@ pub struct HostStatus {
     pub site: String,
     pub ip: IpAddr,
     pub running: bool,
-    /// Resident memory of every process in the host, in bytes.
+    /// Memory of every process in the host, in bytes: the sum of their proportional set
+    /// sizes, so that the hosts' figures add up to what the lab uses of the machine.
     pub memory_bytes: u64,
     pub processes: usize,
 }
@@ -144,7 +145,7 @@ impl LabState {
                     .unwrap_or_default();
                 HostStatus {
                     running,
-                    memory_bytes: inside.iter().map(|(_, rss)| rss).sum(),
+                    memory_bytes: inside.iter().map(|(_, pss)| pss).sum(),
                     processes: inside.len(),
                     name: h.name,
                     site: h.site,

@@ -52,11 +52,11 @@ impl ProcessId {
     }
 }
 
-pub(crate) fn rss_of(pid: i32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: u64 = status
+/// The value in bytes of the `field:` line (in kB) of a /proc file's text.
+fn kb_field(text: &str, field: &str) -> Option<u64> {
+    let kb: u64 = text
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
+        .find(|l| l.starts_with(field))?
         .split_whitespace()
         .nth(1)?
         .parse()
@@ -64,7 +64,26 @@ pub(crate) fn rss_of(pid: i32) -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// Every process whose network namespace is the one with inode `netns`, with its RSS.
+pub(crate) fn rss_of(pid: i32) -> Option<u64> {
+    kb_field(
+        &std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?,
+        "VmRSS:",
+    )
+}
+
+/// The process's proportional set size in bytes: each page it maps counted as its share among
+/// the processes that map it, so the figures of many processes add up to the memory they use
+/// together (RSS counts a shared library's pages again in every process). RSS where the
+/// kernel does not say (no smaps_rollup, before Linux 4.14).
+pub(crate) fn pss_of(pid: i32) -> Option<u64> {
+    match std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")) {
+        Ok(text) => kb_field(&text, "Pss:"),
+        Err(_) => rss_of(pid),
+    }
+}
+
+/// Every process whose network namespace is the one with inode `netns`, with its
+/// proportional set size (see `pss_of`).
 pub fn processes_in_netns(netns: u64) -> Vec<(ProcessId, u64)> {
     let want = format!("net:[{netns}]");
     let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -76,7 +95,7 @@ pub fn processes_in_netns(netns: u64) -> Vec<(ProcessId, u64)> {
             std::fs::read_link(Path::new("/proc").join(pid.to_string()).join("ns/net"))
                 .is_ok_and(|l| l.to_string_lossy() == want)
         })
-        .filter_map(|pid| Some((ProcessId::of(pid)?, rss_of(pid).unwrap_or(0))))
+        .filter_map(|pid| Some((ProcessId::of(pid)?, pss_of(pid).unwrap_or(0))))
         .collect()
 }
 
@@ -105,6 +124,11 @@ mod tests {
             "never signal a process that is not the recorded one"
         );
         assert!(id.rss_bytes().unwrap() > 0);
+        let pss = pss_of(id.pid).unwrap();
+        assert!(
+            pss > 0 && pss <= id.rss_bytes().unwrap(),
+            "a process's share is at most its resident set: {pss}"
+        );
         assert!(id.signal(libc::SIGKILL));
         child.wait().unwrap();
         assert!(!id.is_alive());

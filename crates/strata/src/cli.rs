@@ -177,7 +177,8 @@ pub enum LabCommand {
         #[arg(long)]
         lab: Option<String>,
     },
-    /// Show the labs' hosts: state, address, memory.
+    /// Show the labs' hosts: state, address, memory (each process's proportional share of the
+    /// pages it uses, summed per host, so the hosts add up to what the lab uses).
     Status {
         #[arg(long)]
         lab: Option<String>,
