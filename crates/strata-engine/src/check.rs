@@ -49,11 +49,11 @@ fn progress_id(step: &strata_plan::Step, check: &str) -> String {
     }
 }
 
-/// Runs a check's command: whether it passed, and its last lines.
-/// Runs a check under coreutils' `timeout` on its host: one that takes longer than `limit`
-/// is stopped there (its process group TERMed, KILLed 5 s later) instead of running on to
-/// race the next check run, as a check the transport gave up on did. The transport's own
-/// limit, a little later, covers a host that stops answering.
+/// Runs a check's command: whether it passed, and its last lines. It runs under coreutils'
+/// `timeout` on its host: one that takes longer than `limit` is stopped there (its process
+/// group TERMed, KILLed 5 s later) instead of running on to race the next check run, as a
+/// check the transport gave up on did. The transport's own limit, a little later, covers a
+/// host that stops answering.
 fn run_one(
     transport: &dyn strata_transport::Transport,
     script: &str,

@@ -33,10 +33,7 @@ fn delete_netns(name: &str) -> Result<(), LabError> {
     let Some(inode) = strata_sys::netns_inode(name) else {
         return Ok(());
     };
-    let inside: Vec<ProcessId> = strata_sys::processes_in_netns(inode)
-        .into_iter()
-        .map(|(p, _)| p)
-        .collect();
+    let inside = strata_sys::processes_in_netns(inode);
     if !inside.is_empty() {
         for p in &inside {
             p.signal(libc::SIGKILL);

@@ -145,7 +145,7 @@ impl LabState {
                     .unwrap_or_default();
                 HostStatus {
                     running,
-                    memory_bytes: inside.iter().map(|(_, pss)| pss).sum(),
+                    memory_bytes: inside.iter().filter_map(ProcessId::pss_bytes).sum(),
                     processes: inside.len(),
                     name: h.name,
                     site: h.site,

@@ -50,6 +50,14 @@ impl ProcessId {
         }
         rss_of(self.pid)
     }
+
+    /// Its proportional set size in bytes (see `pss_of`), if it still runs.
+    pub fn pss_bytes(&self) -> Option<u64> {
+        if !self.is_alive() {
+            return None;
+        }
+        pss_of(self.pid)
+    }
 }
 
 /// The value in bytes of the `field:` line (in kB) of a /proc file's text.
@@ -82,9 +90,8 @@ pub(crate) fn pss_of(pid: i32) -> Option<u64> {
     }
 }
 
-/// Every process whose network namespace is the one with inode `netns`, with its
-/// proportional set size (see `pss_of`).
-pub fn processes_in_netns(netns: u64) -> Vec<(ProcessId, u64)> {
+/// Every process whose network namespace is the one with inode `netns`.
+pub fn processes_in_netns(netns: u64) -> Vec<ProcessId> {
     let want = format!("net:[{netns}]");
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -95,7 +102,7 @@ pub fn processes_in_netns(netns: u64) -> Vec<(ProcessId, u64)> {
             std::fs::read_link(Path::new("/proc").join(pid.to_string()).join("ns/net"))
                 .is_ok_and(|l| l.to_string_lossy() == want)
         })
-        .filter_map(|pid| Some((ProcessId::of(pid)?, pss_of(pid).unwrap_or(0))))
+        .filter_map(ProcessId::of)
         .collect()
 }
 
@@ -124,7 +131,7 @@ mod tests {
             "never signal a process that is not the recorded one"
         );
         assert!(id.rss_bytes().unwrap() > 0);
-        let pss = pss_of(id.pid).unwrap();
+        let pss = id.pss_bytes().unwrap();
         assert!(
             pss > 0 && pss <= id.rss_bytes().unwrap(),
             "a process's share is at most its resident set: {pss}"
