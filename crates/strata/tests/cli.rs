@@ -2,6 +2,7 @@
 //! (diagnostic and location snapshotted), the examples validated and planned, override files,
 //! and inputs that must never crash it.
 
+use std::collections::BTreeMap;
 use std::process::Command;
 
 mod common;
@@ -487,26 +488,24 @@ fn validate_proves_every_operation_before_any_host() {
 #[test]
 fn rendered_configuration_of_the_examples() {
     for name in EXAMPLES {
-        let run = strata(&["render", &format!("examples/{name}.yaml")]);
-        assert_eq!(run.code, 0, "{name}: {}", run.stderr);
         // (file header and content) -> steps that write it, in first-seen order.
         let mut files: Vec<(String, Vec<String>)> = Vec::new();
-        let (mut step, mut current): (String, Option<String>) = (String::new(), None);
-        for line in run.stdout.lines() {
-            if let Some(block) = current.as_mut() {
-                block.push_str(line);
-                block.push('\n');
-                if line == "-- end of file" {
-                    let block = current.take().unwrap();
-                    match files.iter_mut().find(|(b, _)| *b == block) {
-                        Some((_, steps)) => steps.push(step.clone()),
-                        None => files.push((block, vec![step.clone()])),
+        for (step, text) in rendered_steps(&["render", &format!("examples/{name}.yaml")]) {
+            let mut current: Option<String> = None;
+            for line in text.lines() {
+                if let Some(block) = current.as_mut() {
+                    block.push_str(line);
+                    block.push('\n');
+                    if line == "-- end of file" {
+                        let block = current.take().unwrap();
+                        match files.iter_mut().find(|(b, _)| *b == block) {
+                            Some((_, steps)) => steps.push(step.clone()),
+                            None => files.push((block, vec![step.clone()])),
+                        }
                     }
+                } else if line.starts_with("-- file ") {
+                    current = Some(format!("{line}\n"));
                 }
-            } else if let Some(s) = line.strip_prefix("== ") {
-                step = s.to_owned();
-            } else if line.starts_with("-- file ") {
-                current = Some(format!("{line}\n"));
             }
         }
         assert!(!files.is_empty(), "{name} writes files");
@@ -518,11 +517,12 @@ fn rendered_configuration_of_the_examples() {
     }
 }
 
-/// What `strata render` writes and runs, by step (`site/host/step`), each with its text.
-fn rendered_steps(args: &[&str]) -> std::collections::BTreeMap<String, String> {
+/// What `strata render` writes and runs, by step (`site/host/step`) in its order, each with
+/// its text.
+fn rendered_steps(args: &[&str]) -> Vec<(String, String)> {
     let run = strata(args);
     assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
-    let mut steps = std::collections::BTreeMap::new();
+    let mut steps = Vec::new();
     let mut current: Option<(String, String)> = None;
     for line in run.stdout.lines() {
         if let Some(step) = line.strip_prefix("== ") {
@@ -543,13 +543,17 @@ fn rendered_steps(args: &[&str]) -> std::collections::BTreeMap<String, String> {
 /// asserts the same of the steps that changed.)
 #[test]
 fn adding_an_edge_site_changes_only_it_and_central_glance() {
-    let before = rendered_steps(&["render", "examples/dcn.yaml"]);
-    let after = rendered_steps(&[
+    let before: BTreeMap<String, String> = rendered_steps(&["render", "examples/dcn.yaml"])
+        .into_iter()
+        .collect();
+    let after: BTreeMap<String, String> = rendered_steps(&[
         "render",
         "examples/dcn.yaml",
         "-e",
         "examples/dcn-add-dcn2.yaml",
-    ]);
+    ])
+    .into_iter()
+    .collect();
     assert!(
         before.keys().all(|step| after.contains_key(step)),
         "no step removed"
