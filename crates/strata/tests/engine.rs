@@ -3,7 +3,9 @@
 //! three hosts at two sites. A second run applies nothing; a deploy killed at random points
 //! and started again converges without redoing finished steps; a host that goes down fails
 //! clearly while the others finish, and a re-run converges once it is back; no generated
-//! secret shows in any log, event or terminal output; two deploys never run at once.
+//! secret shows in any log, event or terminal output; two deploys never run at once; a
+//! failure shows the reason its service logged, `status` counts what it stopped as skipped,
+//! and a stopped lab host is named at once.
 #![cfg(feature = "lab-tests")]
 #![allow(clippy::print_stderr)]
 
@@ -630,4 +632,94 @@ fn a_rerun_at_once_never_races_the_killed_runs_command() {
             "round {round}: the command ran once (the killed run's copy)"
         );
     }
+}
+
+/// A failed step's report shows the reason its service logged (the step's `logs:`), not only
+/// the shutdown traceback its command printed last; `strata status` then counts the step
+/// the failure stopped as skipped, not done, and the independent step as done.
+#[test]
+fn a_failure_shows_the_reason_its_service_logged_and_status_counts_honestly() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let spec = "crates/strata/tests/fixtures/engine/reasons.yaml";
+    let catalog = root().join("crates/strata/tests/fixtures/engine/catalog");
+    let run = |args: &[&str]| {
+        command(args)
+            .env("STRATA_CATALOG", &catalog)
+            .output()
+            .unwrap()
+    };
+    let _lab = LabGuard::fresh("reasonstest");
+    let up = run(&["lab", "up", spec]);
+    assert!(up.status.success(), "{}", text(&up));
+    let deploy = run(&["deploy", spec]);
+    let out = text(&deploy);
+    assert_eq!(deploy.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("failed: solo/r-0/reasons:migrate on r-0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("==> /var/log/reasons/manage.log <==")
+            && out.contains("Access denied for user reasons@10.74.3.11"),
+        "the reason from the service's own log: {out}"
+    );
+    assert!(
+        out.contains("not run because of it (1): solo/r-0/reasons:start"),
+        "{out}"
+    );
+    let noted = run(&[
+        "lab",
+        "ssh",
+        "--lab",
+        "reasonstest",
+        "r-0",
+        "test -f /var/lib/reasons/noted && ! test -e /var/lib/reasons/started && echo yes",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&noted.stdout).trim(),
+        "yes",
+        "the independent step ran, the dependent one did not"
+    );
+    let status = run(&["status", spec]);
+    let status = text(&status);
+    assert!(
+        status.contains(", 1 failed, 1 skipped because of a failure, 0 not run"),
+        "{status}"
+    );
+    assert!(
+        status.contains("failed: solo/r-0/reasons:migrate"),
+        "{status}"
+    );
+
+    // The host stopped, as after the machine's reboot: a deploy says so at once and names the
+    // way back, rather than trying the node's address until a timeout.
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(home().join("labs/reasonstest/lab.json")).unwrap(),
+    )
+    .unwrap();
+    let pid = record["hosts"][0]["pid"].as_i64().unwrap();
+    let stop = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(stop.success(), "r-0's systemd-nspawn ({pid}) takes SIGTERM");
+    let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+    let asked = std::time::Instant::now();
+    while proc_dir.exists() && asked.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(!proc_dir.exists(), "r-0 shut down within 60 s");
+    let started = std::time::Instant::now();
+    let refused = run(&["deploy", spec]);
+    let took = started.elapsed();
+    let said = text(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("the lab of `reasonstest` is not running (stopped: r-0): `strata lab up SPEC` starts it again"),
+        "{said}"
+    );
+    assert!(
+        took < Duration::from_secs(5),
+        "said at once, not after a timeout: {took:?}"
+    );
 }
