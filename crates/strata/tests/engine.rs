@@ -515,7 +515,8 @@ fn hosts_made_again_are_not_trusted_with_steps_done_on_their_predecessors() {
 }
 
 /// A link lost while a step runs on its host fails that step within seconds, naming the
-/// host, instead of holding the deploy until the step's timeout (ssh keepalives).
+/// host, instead of holding the deploy until the step's timeout (ssh keepalives). While it
+/// runs, a second deploy is refused, as an event too.
 #[test]
 fn a_link_lost_mid_step_fails_that_step_within_seconds() {
     use std::io::BufRead;
@@ -560,6 +561,23 @@ fn a_link_lost_mid_step_fails_that_step_within_seconds() {
     };
     // Wait until the slow step runs on its host, then cut the host's link.
     wait_for("\"started\"", Duration::from_secs(60)).expect("the slow step started");
+    // A second deploy meanwhile is refused, and says so as an event too, with the holder's
+    // start as a date.
+    let second = command(&["deploy", "--json", spec])
+        .env("STRATA_CATALOG", &catalog)
+        .output()
+        .unwrap();
+    let refused = String::from_utf8_lossy(&second.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "refused")
+        .unwrap_or_else(|| panic!("a refused event: {}", text(&second)));
+    let reason = refused["reason"].as_str().unwrap_or_default();
+    assert_eq!(second.status.code(), Some(1), "{}", text(&second));
+    assert!(
+        reason.contains("another deploy of this cloud is running: pid") && reason.contains(" UTC"),
+        "{reason}"
+    );
     std::thread::sleep(Duration::from_secs(2));
     let plug = |verb: &str| {
         let out = command(&["lab", verb, "--lab", "losttest", "s-0"])
