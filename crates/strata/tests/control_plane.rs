@@ -196,6 +196,7 @@ fn all_in_one_deploys_and_passes_its_checks() {
         "etcd",
         "cinder-volume",
         "cinder-backup",
+        "heat",
     ] {
         assert!(
             check
@@ -231,7 +232,20 @@ fn all_in_one_deploys_and_passes_its_checks() {
             && volumes.contains("no other zone has volumes"),
         "{volumes}"
     );
+    let stack = said("heat");
+    assert!(
+        stack.contains("a server and a volume in nova: CREATE_COMPLETE")
+            && stack.contains("deleted"),
+        "{stack}"
+    );
     assert_workloads(lab, "aio-0", &[("aio-0", "nova")], &[("aio-0", "nova")], 1);
+    // Heat through the standard client: its engine up, and a stack it lists.
+    let (ok_, engines) = on_lab_host(
+        lab,
+        "aio-0",
+        ". /root/openrc && openstack orchestration service list -f value -c Binary -c Status | sort -u && openstack stack list -f value",
+    );
+    assert!(ok_ && engines == "heat-engine up", "{engines}");
     // The standard client makes a volume (Cinder's endpoint has no project in its path).
     let (made, status) = on_lab_host(
         lab,

@@ -80,6 +80,18 @@ fn checks_pass(args: &[&str], zones: &[&str]) -> BTreeMap<String, String> {
             "volumes checked in zone {zone}: {results:#?}"
         );
     }
+    // Heat's stack made a server and a volume in every zone, completed, and was deleted.
+    let stack = results
+        .iter()
+        .find(|r| r["service"] == "heat")
+        .and_then(|r| r["detail"].as_str())
+        .unwrap_or_else(|| panic!("Heat's stack check ran: {results:#?}"));
+    assert!(
+        stack.contains("CREATE_COMPLETE")
+            && stack.contains("deleted")
+            && zones.iter().all(|z| stack.contains(z)),
+        "a stack in zones {zones:?}: {stack}"
+    );
     // Central's network reaches every edge zone across the WAN: DHCP, metadata, full size.
     let wan = results
         .iter()
