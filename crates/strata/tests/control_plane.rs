@@ -234,7 +234,7 @@ fn all_in_one_deploys_and_passes_its_checks() {
     );
     let stack = said("heat");
     assert!(
-        stack.contains("a server and a volume in nova: CREATE_COMPLETE")
+        stack.contains("a server in nova and a volume in nova: CREATE_COMPLETE")
             && stack.contains("deleted"),
         "{stack}"
     );
