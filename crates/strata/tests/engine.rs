@@ -36,6 +36,21 @@ fn strata(args: &[&str]) -> Output {
     command(args).output().unwrap()
 }
 
+/// `strata ARGS` with the catalog of the engine's fixtures (crates/strata/tests/fixtures/engine:
+/// the flaky, once, slow and reasons services) in place of the demo's.
+fn with_fixtures(args: &[&str]) -> Command {
+    let mut cmd = command(args);
+    cmd.env(
+        "STRATA_CATALOG",
+        root().join("crates/strata/tests/fixtures/engine/catalog"),
+    );
+    cmd
+}
+
+fn fixtures(args: &[&str]) -> Output {
+    with_fixtures(args).output().unwrap()
+}
+
 fn ok(args: &[&str]) -> String {
     let out = strata(args);
     assert!(
@@ -264,6 +279,14 @@ fn a_host_that_goes_down_fails_clearly_while_the_others_finish() {
     for h in ["e-0", "e-1"] {
         assert_eq!(ssh(h, "ls /etc/demo | wc -l").trim(), "20", "{h} finished");
     }
+    // The host's log says it did not answer, in words (once "(status None)").
+    let log =
+        std::fs::read_to_string(home().join("clouds").join(LAB).join("logs/w-0.log")).unwrap();
+    assert!(
+        log.contains("west/w-0/base:packages FAILED: reach the host (no exit status: the host did not answer)")
+            && !log.contains("None"),
+        "{log}"
+    );
     let status = ok(&["status", SPEC]);
     assert!(
         status.contains("failed: west/w-0/base:packages"),
@@ -346,13 +369,7 @@ fn secrets_never_reach_logs_events_or_the_terminal_and_deploys_do_not_overlap() 
 fn a_step_that_declares_it_safe_is_tried_again() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let spec = "crates/strata/tests/fixtures/engine/flaky.yaml";
-    let catalog = root().join("crates/strata/tests/fixtures/engine/catalog");
-    let run = |args: &[&str]| {
-        command(args)
-            .env("STRATA_CATALOG", &catalog)
-            .output()
-            .unwrap()
-    };
+    let run = fixtures;
     let _lab = LabGuard::fresh("retrytest");
     assert!(run(&["lab", "up", spec]).status.success());
     let deploy = run(&["deploy", spec]);
@@ -522,15 +539,10 @@ fn a_link_lost_mid_step_fails_that_step_within_seconds() {
     use std::io::BufRead;
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let spec = "crates/strata/tests/fixtures/engine/slow.yaml";
-    let catalog = root().join("crates/strata/tests/fixtures/engine/catalog");
     let _lab = LabGuard::fresh("losttest");
-    let up = command(&["lab", "up", spec])
-        .env("STRATA_CATALOG", &catalog)
-        .output()
-        .unwrap();
+    let up = fixtures(&["lab", "up", spec]);
     assert!(up.status.success(), "{}", text(&up));
-    let mut deploy = command(&["deploy", "--json", spec])
-        .env("STRATA_CATALOG", &catalog)
+    let mut deploy = with_fixtures(&["deploy", "--json", spec])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -563,10 +575,7 @@ fn a_link_lost_mid_step_fails_that_step_within_seconds() {
     wait_for("\"started\"", Duration::from_secs(60)).expect("the slow step started");
     // A second deploy meanwhile is refused, and says so as an event too, with the holder's
     // start as a date.
-    let second = command(&["deploy", "--json", spec])
-        .env("STRATA_CATALOG", &catalog)
-        .output()
-        .unwrap();
+    let second = fixtures(&["deploy", "--json", spec]);
     let refused = String::from_utf8_lossy(&second.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -580,9 +589,7 @@ fn a_link_lost_mid_step_fails_that_step_within_seconds() {
     );
     std::thread::sleep(Duration::from_secs(2));
     let plug = |verb: &str| {
-        let out = command(&["lab", verb, "--lab", "losttest", "s-0"])
-            .output()
-            .unwrap();
+        let out = strata(&["lab", verb, "--lab", "losttest", "s-0"]);
         assert!(out.status.success(), "{}", text(&out));
     };
     plug("unplug");
@@ -602,23 +609,17 @@ fn a_link_lost_mid_step_fails_that_step_within_seconds() {
 
 /// A deploy killed while its command runs on a host, and started again at once, never
 /// runs that command beside the killed run's copy (which goes on there): the re-run waits
-/// for it, then asks its guard again. Three rounds, each on fresh hosts.
+/// for it, then asks its guard again. Six rounds, each on fresh hosts.
 #[test]
 fn a_rerun_at_once_never_races_the_killed_runs_command() {
     use std::io::BufRead;
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let spec = "crates/strata/tests/fixtures/engine/once.yaml";
-    let catalog = root().join("crates/strata/tests/fixtures/engine/catalog");
-    let with_catalog = |args: &[&str]| {
-        let mut cmd = command(args);
-        cmd.env("STRATA_CATALOG", &catalog);
-        cmd
-    };
-    for round in 0..3 {
+    for round in 0..6 {
         let _lab = LabGuard::fresh("oncetest");
-        let up = with_catalog(&["lab", "up", spec]).output().unwrap();
+        let up = with_fixtures(&["lab", "up", spec]).output().unwrap();
         assert!(up.status.success(), "{}", text(&up));
-        let mut first = with_catalog(&["deploy", "--json", spec])
+        let mut first = with_fixtures(&["deploy", "--json", spec])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -632,7 +633,7 @@ fn a_rerun_at_once_never_races_the_killed_runs_command() {
         std::thread::sleep(Duration::from_millis(500));
         let _ = first.kill(); // its command goes on, on the host
         let _ = first.wait();
-        let again = with_catalog(&["deploy", spec]).output().unwrap();
+        let again = with_fixtures(&["deploy", spec]).output().unwrap();
         assert!(again.status.success(), "round {round}: {}", text(&again));
         let runs = command(&[
             "lab",
@@ -659,13 +660,7 @@ fn a_rerun_at_once_never_races_the_killed_runs_command() {
 fn a_failure_shows_the_reason_its_service_logged_and_status_counts_honestly() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let spec = "crates/strata/tests/fixtures/engine/reasons.yaml";
-    let catalog = root().join("crates/strata/tests/fixtures/engine/catalog");
-    let run = |args: &[&str]| {
-        command(args)
-            .env("STRATA_CATALOG", &catalog)
-            .output()
-            .unwrap()
-    };
+    let run = fixtures;
     let _lab = LabGuard::fresh("reasonstest");
     let up = run(&["lab", "up", spec]);
     assert!(up.status.success(), "{}", text(&up));
