@@ -5,8 +5,9 @@
 BUILD_PACKAGES=(gcc libc6-dev)
 # The lab: images (debootstrap), hosts (systemd-nspawn), networks (ip), SSH, namespaces.
 LAB_PACKAGES=(debootstrap systemd-container iproute2 openssh-client util-linux)
-# The tests only: Debian's Chromium, the headless browser that watches the deploy's page.
-TEST_PACKAGES=(chromium)
+# The tests only: Debian's Chromium, the headless browser that watches the deploy's page, and
+# strace, which records every command line a lab host runs (no secret may be on one).
+TEST_PACKAGES=(chromium strace)
 
 install_packages() {
     local missing=()

@@ -2,7 +2,8 @@
 //! `strata check` for the all-in-one and the stretched examples. A re-deploy changes nothing;
 //! a user made through one region's Keystone is seen through the other's, and a token of one
 //! is valid at the other; cutting the link between the sites leaves the primary site serving
-//! and stops the other, as `validate` warns, and after the link is back no row is lost.
+//! and stops the other, as `validate` warns, and after the link is back no row is lost. No
+//! program the all-in-one's deploys and checks start carries a secret on its command line.
 #![cfg(feature = "lab-tests")]
 
 use std::sync::Mutex;
@@ -10,8 +11,9 @@ use std::time::{Duration, Instant};
 
 mod common;
 use common::{
-    assert_workloads, headless_chromium, http_get, lab_home as home, ok_in_lab_home as ok,
-    on_lab_host, root, strata_in_lab_home as strata, text, LabGuard,
+    assert_workloads, cloud_secrets, execs_with_a_secret, headless_chromium, http_get,
+    lab_home as home, ok_in_lab_home as ok, on_lab_host, root, strata_in_lab_home as strata, text,
+    ExecRecorder, LabGuard,
 };
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -182,8 +184,40 @@ fn all_in_one_deploys_and_passes_its_checks() {
         !home().join("clouds").join(lab).join("state.db").exists(),
         "plan created the state database"
     );
+    // Every program the deploys and the checks start on the host is recorded with its
+    // command line: none carries a secret (they go through files and standard input).
+    let recorder = ExecRecorder::attach(lab, "aio-0");
     deploy_watching_its_page(lab, spec);
     let check = deploy_and_check(spec);
+    let execs = recorder.stop();
+    for program in [
+        "\"mysql\"",
+        "\"keystone-manage\"",
+        "\"rabbitmqctl\"",
+        "\"ceph\"",
+    ] {
+        assert!(
+            execs.iter().any(|e| e.contains(program)),
+            "the recorder saw {program} run: {} execs recorded",
+            execs.len()
+        );
+    }
+    let secrets = cloud_secrets(lab);
+    assert!(secrets.len() > 20, "the cloud's secrets: {}", secrets.len());
+    let leaked = execs_with_a_secret(&execs, &secrets);
+    assert!(
+        leaked.is_empty(),
+        "a secret on a command line, of {} execs: {leaked:#?}",
+        execs.len()
+    );
+    #[allow(clippy::print_stderr)] // the figure, for the test's log
+    {
+        eprintln!(
+            "{} execs recorded on aio-0, none with one of the {} secrets",
+            execs.len(),
+            secrets.len()
+        );
+    }
     for what in [
         "galera",
         "rabbitmq",

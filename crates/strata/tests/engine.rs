@@ -5,7 +5,8 @@
 //! clearly while the others finish, and a re-run converges once it is back; no generated
 //! secret shows in any log, event or terminal output; two deploys never run at once; a
 //! failure shows the reason its service logged, `status` counts what it stopped as skipped,
-//! and a stopped lab host is named at once.
+//! and a stopped lab host is named at once; the recorder of execs finds a secret put on a
+//! command line.
 #![cfg(feature = "lab-tests")]
 #![allow(clippy::print_stderr)]
 
@@ -21,7 +22,9 @@ const LAB: &str = "enginetest";
 const HOSTS: [&str; 3] = ["e-0", "e-1", "w-0"];
 
 mod common;
-use common::{lab_home as home, root, text, LabGuard};
+use common::{
+    cloud_secrets, execs_with_a_secret, lab_home as home, root, text, ExecRecorder, LabGuard,
+};
 
 fn command(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
@@ -664,9 +667,24 @@ fn a_failure_shows_the_reason_its_service_logged_and_status_counts_honestly() {
     let _lab = LabGuard::fresh("reasonstest");
     let up = run(&["lab", "up", spec]);
     assert!(up.status.success(), "{}", text(&up));
+    let recorder = ExecRecorder::attach("reasonstest", "r-0");
     let deploy = run(&["deploy", spec]);
+    let execs = recorder.stop();
     let out = text(&deploy);
     assert_eq!(deploy.status.code(), Some(1), "{out}");
+    // The recorder saw the steps' programs, and the one secret put on a command line (the
+    // lab tests of the real catalog trust it to find none there).
+    assert!(
+        execs
+            .iter()
+            .any(|e| e.contains("\"touch\", \"/var/lib/reasons/noted\"")),
+        "the recorder saw `touch /var/lib/reasons/noted`: {execs:#?}"
+    );
+    let leaked = execs_with_a_secret(&execs, &cloud_secrets("reasonstest"));
+    assert!(
+        leaked.len() == 1 && leaked[0].contains("\"leak-<secret>\""),
+        "the recorder found the leak step's secret, and only it: {leaked:#?}"
+    );
     assert!(
         out.contains("failed: solo/r-0/reasons:migrate on r-0"),
         "{out}"

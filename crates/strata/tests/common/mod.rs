@@ -284,3 +284,185 @@ pub fn headless_chromium(extra: &[&str], url: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Records the command line of every program started through SSH on a lab host while it is
+/// attached: strace, run on this machine, follows the host's sshd and every session it
+/// forks, and writes each `execve` with its whole argument list. A recorder, not a sampler of
+/// process lists: a process that lives a millisecond is recorded as surely as a daemon.
+/// (What systemd starts is not followed: its units come from the catalog's templates, which
+/// the catalog's unit test searches for secrets.)
+pub struct ExecRecorder {
+    strace: std::process::Child,
+    out: PathBuf,
+}
+
+impl ExecRecorder {
+    /// Attaches to `node`'s sshd and to every session it has open (a ControlMaster
+    /// connection made before this call included).
+    pub fn attach(lab: &str, node: &str) -> ExecRecorder {
+        let (ok, main_pid) = on_lab_host(lab, node, "systemctl show -p MainPID --value ssh");
+        assert!(ok && main_pid != "0", "{node}'s sshd: {main_pid:?}");
+        let record: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(lab_home().join("labs").join(lab).join("lab.json")).unwrap(),
+        )
+        .unwrap();
+        let nspawn = record["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"] == node)
+            .and_then(|h| h["pid"].as_i64())
+            .unwrap_or_else(|| panic!("{node} in {lab}'s lab.json"));
+        let table = processes();
+        let in_host = descendants(&table, nspawn);
+        // The sshd as this machine numbers it: in the host, with the host's number last.
+        let sshd = in_host
+            .iter()
+            .copied()
+            .find(|p| table[p].1.as_deref() == Some(main_pid.as_str()))
+            .unwrap_or_else(|| panic!("{node}'s sshd ({main_pid} in the host) not found"));
+        let mut traced = vec![sshd];
+        traced.extend(descendants(&table, sshd));
+        let out = std::env::temp_dir().join(format!(
+            "strata-execs-{lab}-{node}-{}.txt",
+            std::process::id()
+        ));
+        let mut cmd = Command::new("strace");
+        cmd.args([
+            "-f",
+            "-qq",
+            "-e",
+            "trace=execve,execveat",
+            "-e",
+            "signal=none",
+        ])
+        .args(["-s", "131072", "-o"])
+        .arg(&out);
+        for pid in &traced {
+            cmd.arg("-p").arg(pid.to_string());
+        }
+        let strace = cmd
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("strace runs (scripts/test installs Debian's package)");
+        // strace writes nothing until a traced process execs: wait until it has attached,
+        // which it shows as a tracer in the sshd's status.
+        let status = format!("/proc/{sshd}/status");
+        let start = std::time::Instant::now();
+        while !std::fs::read_to_string(&status)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.starts_with("TracerPid:") && l.split_whitespace().nth(1) != Some("0"))
+        {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "strace did not attach to {node}'s sshd ({sshd})"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        ExecRecorder { strace, out }
+    }
+
+    /// Detaches, and returns each recorded exec as strace wrote it (the program, then its
+    /// arguments, all whole).
+    pub fn stop(mut self) -> Vec<String> {
+        // SIGINT to our own child: strace detaches from every traced process and exits.
+        let _ = Command::new("kill")
+            .args(["-INT", &self.strace.id().to_string()])
+            .status();
+        let _ = self.strace.wait();
+        let text = std::fs::read_to_string(&self.out).unwrap_or_default();
+        let _ = std::fs::remove_file(&self.out);
+        text.lines()
+            .filter(|l| l.contains(" execve(") || l.contains(" execveat("))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// Every process of this machine: its parent, and its number in its own PID namespace.
+fn processes() -> std::collections::HashMap<i64, (i64, Option<String>)> {
+    let mut table = std::collections::HashMap::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i64>() else {
+            continue;
+        };
+        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
+            continue;
+        };
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        };
+        let parent = field("PPid:")
+            .and_then(|v| v.first()?.parse().ok())
+            .unwrap_or(0);
+        let inner = field("NSpid:").and_then(|v| v.last().cloned());
+        table.insert(pid, (parent, inner));
+    }
+    table
+}
+
+/// The processes below `root` in `table`, at any depth.
+fn descendants(
+    table: &std::collections::HashMap<i64, (i64, Option<String>)>,
+    root: i64,
+) -> Vec<i64> {
+    let mut found = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(p) = frontier.pop() {
+        let children: Vec<i64> = table
+            .iter()
+            .filter(|(_, (parent, _))| *parent == p)
+            .map(|(pid, _)| *pid)
+            .collect();
+        frontier.extend(&children);
+        found.extend(children);
+    }
+    found
+}
+
+/// Every secret the deploys of `cloud` generated or were given, from its state database.
+/// UUIDs kept there (a Ceph cluster's fsid, the UUID libvirt's Ceph secret is filed under)
+/// are left out: they name things, are written in world-readable files such as ceph.conf,
+/// and commands take them as arguments.
+pub fn cloud_secrets(cloud: &str) -> Vec<String> {
+    let db = lab_home().join("clouds").join(cloud).join("state.db");
+    let conn =
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap_or_else(|e| panic!("{}: {e}", db.display()));
+    let mut stmt = conn.prepare("SELECT value FROM secrets").unwrap();
+    let values = stmt
+        .query_map([], |row| row.get::<_, String>(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .filter(|v: &String| !is_uuid(v))
+        .collect();
+    values
+}
+
+/// Whether `value` is a UUID in its usual text form (8-4-4-4-12 hex digits).
+fn is_uuid(value: &str) -> bool {
+    let groups: Vec<&str> = value.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups
+            .iter()
+            .all(|g| g.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// The recorded execs that carry one of `secrets` on their command line, with the secret
+/// masked, so that a failing test does not print it.
+pub fn execs_with_a_secret(execs: &[String], secrets: &[String]) -> Vec<String> {
+    execs
+        .iter()
+        .filter_map(|e| {
+            let mut masked = e.clone();
+            for s in secrets.iter().filter(|s| s.len() >= 8) {
+                masked = masked.replace(s.as_str(), "<secret>");
+            }
+            (masked != *e).then_some(masked)
+        })
+        .collect()
+}
