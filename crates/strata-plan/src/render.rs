@@ -1,7 +1,7 @@
 //! The plan as text (a tree by site and host, with the needs that cross sites), JSON (for
 //! tools and diffs) and Graphviz.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use std::io::Write;
@@ -272,8 +272,16 @@ impl Plan {
     /// A tree grouped by site then host, steps in plan order. Needs are shown when they come
     /// from another site (that is where the cross-site order lives).
     pub fn to_text(&self, model: &Model) -> String {
-        let mut out = String::new();
-        let _ = writeln!(
+        let mut out = Vec::new();
+        self.write_text(model, &mut out)
+            .expect("writing to memory does not fail");
+        String::from_utf8(out).expect("the plan's text is UTF-8")
+    }
+
+    /// The plan as text, written as it is made: at a hundred thousand hosts the text is
+    /// over a hundred MB, and is never held whole.
+    pub fn write_text(&self, model: &Model, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        writeln!(
             out,
             "plan for cloud `{}`: {} steps on {} hosts in {} site{}; critical path {} over {} steps\n",
             self.cloud,
@@ -283,15 +291,17 @@ impl Plan {
             if self.sites.len() == 1 { "" } else { "s" },
             seconds(self.critical_path_ms),
             self.critical_path.len()
-        );
+        )?;
         if !self.not_deployed.is_empty() {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "not deployed by this version (no operations in the catalog yet; their steps do nothing):\n  {}\n",
                 self.not_deployed.join(", ")
-            );
+            )?;
         }
-        let mut by_host: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        // Each host's steps, in plan order (a hash of the name: a tree of a hundred thousand
+        // names costs a dozen string comparisons per step).
+        let mut by_host: HashMap<&str, Vec<usize>> = HashMap::with_capacity(self.hosts.len());
         for (i, s) in self.steps.iter().enumerate() {
             by_host.entry(&s.host).or_default().push(i);
         }
@@ -306,43 +316,50 @@ impl Plan {
             if !site.glance_stores.is_empty() {
                 facts.push(format!("glance stores {}", site.glance_stores.join(", ")));
             }
-            let _ = writeln!(out, "site {} ({})", site.name, facts.join("; "));
+            writeln!(out, "site {} ({})", site.name, facts.join("; "))?;
             for &h in &model.sites[site_id].hosts {
                 let host = &self.hosts[h];
-                let mut head = format!("  {} ({}, {})", host.name, host.role, host.ip);
+                write!(out, "  {} ({}, {})", host.name, host.role, host.ip)?;
                 if let Some(t) = &host.hci {
-                    let _ = write!(
-                        head,
+                    write!(
+                        out,
                         " hci: reserved_host_memory_mb={} cpu_allocation_ratio={}",
                         t.reserved_host_memory_mb, t.cpu_allocation_ratio
-                    );
+                    )?;
                 }
-                let _ = writeln!(out, "{head}");
+                writeln!(out)?;
                 for &i in by_host.get(host.name.as_str()).into_iter().flatten() {
                     let s = &self.steps[i];
                     let label = s.id.splitn(3, '/').nth(2).unwrap_or(&s.id);
-                    let remote: Vec<&str> = s
+                    let mut remote = s
                         .needs
                         .iter()
                         .map(|&n| &self.steps[n])
                         .filter(|n| n.site != s.site)
                         .map(|n| n.id.as_str())
-                        .collect();
-                    if remote.is_empty() {
-                        let _ = writeln!(out, "    {label}");
+                        .peekable();
+                    if remote.peek().is_none() {
+                        writeln!(out, "    {label}")?;
                     } else {
-                        let _ = writeln!(out, "    {label:<40} <- {}", remote.join(", "));
+                        write!(out, "    {label:<40} <- ")?;
+                        for (k, id) in remote.enumerate() {
+                            if k > 0 {
+                                out.write_all(b", ")?;
+                            }
+                            out.write_all(id.as_bytes())?;
+                        }
+                        writeln!(out)?;
                     }
                 }
             }
-            out.push('\n');
+            writeln!(out)?;
         }
-        let _ = writeln!(out, "critical path ({}):", seconds(self.critical_path_ms));
+        writeln!(out, "critical path ({}):", seconds(self.critical_path_ms))?;
         for &i in &self.critical_path {
             let s = &self.steps[i];
-            let _ = writeln!(out, "  {} ({})", s.id, seconds(u64::from(s.estimate_ms)));
+            writeln!(out, "  {} ({})", s.id, seconds(u64::from(s.estimate_ms)))?;
         }
-        out
+        Ok(())
     }
 }
 

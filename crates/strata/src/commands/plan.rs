@@ -50,11 +50,12 @@ pub fn run(
     };
     match format {
         PlanFormat::Text => {
-            let mut text = plan.to_text(model);
+            let mut w = out.out_writer();
+            plan.write_text(model, &mut w)?;
             if let Some(changes) = &changes {
-                text.push_str(&changes_text(changes));
+                w.write_all(changes_text(changes).as_bytes())?;
             }
-            out.out(&text);
+            w.flush()?;
         }
         PlanFormat::Json => match &changes {
             Some(changes) => {
