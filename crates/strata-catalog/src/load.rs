@@ -1099,9 +1099,9 @@ mod tests {
         // The rule sees what it is for: RabbitMQ's old form, a password as an argument.
         assert_eq!(
             secrets_on_a_command_line(
-                "rabbitmqctl add_user 'u' '{{ secret('rabbitmq-' ~ rabbitmq.user) }}'"
+                "rabbitmqctl add_user 'u' '{{ secret('rabbitmq-' ~ messaging.user) }}'"
             ),
-            vec!["secret('rabbitmq-' ~ rabbitmq.user".to_owned()]
+            vec!["secret('rabbitmq-' ~ messaging.user".to_owned()]
         );
         assert!(secrets_on_a_command_line(
             "printf '%s\\n' '{{ secret('x') }}' | rabbitmqctl add_user 'u'"

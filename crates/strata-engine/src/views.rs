@@ -1,6 +1,6 @@
 //! What templates see: the cloud, the step, its host and site, every host, and views of what
-//! the step talks to (its Galera cluster and database, RabbitMQ, Memcached, Keystone, the
-//! site's APIs), computed from the model and the catalog so templates hold no placement logic.
+//! the step talks to (its Galera cluster and database, the servers of the messaging, cache
+//! and identity traits, the site's APIs), computed from the model and the catalog so templates hold no placement logic.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -90,7 +90,7 @@ struct DatabaseView {
 }
 
 #[derive(Serialize)]
-struct RabbitView {
+struct MessagingView {
     hosts: Vec<Member>,
     /// The client port (the messaging server's `client` port).
     port: u16,
@@ -99,7 +99,7 @@ struct RabbitView {
 }
 
 #[derive(Serialize)]
-struct KeystoneView {
+struct IdentityView {
     /// The identity endpoint the step's site uses.
     url: String,
     /// The region of the step's site.
@@ -377,24 +377,24 @@ pub(crate) fn context(
     .or_else(|| own.first().cloned());
     let databases: BTreeMap<String, DatabaseView> =
         own.into_iter().map(|d| (d.name.clone(), d)).collect();
-    let rabbit_user = match hook {
+    let messaging_user = match hook {
         Some(HOOK_MESSAGING_USER) => subject.clone(),
         _ => None,
     }
     .unwrap_or_else(|| project(&step.service).to_owned());
     let servers = &model.servers;
-    let rabbitmq = model
+    let messaging = model
         .site_serving(site_id, &servers.messaging)
-        .map(|s| RabbitView {
+        .map(|s| MessagingView {
             hosts: model
                 .hosts_running(s, &servers.messaging)
                 .into_iter()
                 .map(|m| member(model, m))
                 .collect(),
             port: views.messaging_port,
-            user: rabbit_user,
+            user: messaging_user,
         });
-    let memcached: Vec<String> = model
+    let cache: Vec<String> = model
         .site_serving(site_id, &servers.cache)
         .map(|s| {
             model
@@ -404,9 +404,9 @@ pub(crate) fn context(
                 .collect()
         })
         .unwrap_or_default();
-    let keystone = views
+    let identity = views
         .api(model, site_id, &servers.identity)
-        .map(|k| KeystoneView {
+        .map(|k| IdentityView {
             url: k.url.clone(),
             region: site.region.clone(),
         });
@@ -492,9 +492,9 @@ pub(crate) fn context(
         galera => galera.map(|g| Value::from(Serde(galera_view(views, model, host, g)))),
         database => database.map(|d| Value::from(Serde(d))),
         databases => Value::from(Serde(databases)),
-        rabbitmq => rabbitmq.map(|r| Value::from(Serde(r))),
-        memcached => memcached,
-        keystone => keystone.map(|k| Value::from(Serde(k))),
+        messaging => messaging.map(|r| Value::from(Serde(r))),
+        cache => cache,
+        identity => identity.map(|k| Value::from(Serde(k))),
         endpoints => Value::from(Serde(endpoints)),
         subject => subject,
         api => api.map(|a| Value::from(Serde(a.clone()))),
