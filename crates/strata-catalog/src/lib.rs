@@ -59,13 +59,29 @@ pub const SERVES_CACHE: &str = "cache";
 /// A Ceph cluster's conf and keyring on each host whose services use the cluster (`ceph:`):
 /// the planner places its steps per host and cluster, qualified by the cluster's name.
 pub const SERVES_CEPH_CLIENT: &str = "ceph-client";
-pub const SERVES: [&str; 6] = [
+/// A site's Ceph cluster is made of the hosts that serve these: its monitors (quorum and
+/// maps; at least one makes a cluster), managers, and object storage daemons (one per disk
+/// of the host).
+pub const SERVES_CEPH_MONITOR: &str = "ceph-monitor";
+pub const SERVES_CEPH_MANAGER: &str = "ceph-manager";
+pub const SERVES_CEPH_STORAGE: &str = "ceph-storage";
+/// Runs guests: a host that serves it and `ceph-storage` is hyperconverged, and its
+/// reserved memory and CPU allocation ratio are derived.
+pub const SERVES_COMPUTE: &str = "compute";
+/// Keeps images in the stores the spec gives a site (`glance:`).
+pub const SERVES_IMAGE: &str = "image";
+pub const SERVES: [&str; 11] = [
     SERVES_DATABASE,
     SERVES_MESSAGING,
     SERVES_IDENTITY,
     SERVES_API_FRONT,
     SERVES_CACHE,
     SERVES_CEPH_CLIENT,
+    SERVES_CEPH_MONITOR,
+    SERVES_CEPH_MANAGER,
+    SERVES_CEPH_STORAGE,
+    SERVES_COMPUTE,
+    SERVES_IMAGE,
 ];
 
 /// From where a service may be used (`reach:`).

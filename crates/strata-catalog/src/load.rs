@@ -1298,6 +1298,12 @@ mod tests {
             "{said}"
         );
         assert_eq!(catalog.server_name(crate::SERVES_DATABASE), "galera");
+        // Every trait of the built-in catalog is served, the Ceph and compute ones included.
+        for what in crate::SERVES {
+            assert!(catalog.server_of(what).is_some(), "nothing serves {what}");
+        }
+        assert_eq!(catalog.server_name(crate::SERVES_CEPH_STORAGE), "ceph-osd");
+        assert_eq!(catalog.server_name(crate::SERVES_COMPUTE), "nova-compute");
         assert_eq!(
             catalog
                 .server_of(crate::SERVES_CACHE)

@@ -60,8 +60,8 @@ pub(crate) fn local_users_have_a_cluster(ctx: &Ctx, model: &Model, diags: &mut D
                     ),
                 )
                 .with_help(format!(
-                    "give site `{}` a cluster (`ceph: {{ cluster: {} }}` and nodes with ceph-mon and ceph-osd, as DCN's edges have), or a role without {name} there",
-                    site.name, site.name
+                    "give site `{}` a cluster (`ceph: {{ cluster: {} }}` and nodes with {} and {}, as DCN's edges have), or a role without {name} there",
+                    site.name, site.name, model.servers.ceph_monitor, model.servers.ceph_storage
                 )),
             );
         }
@@ -82,7 +82,12 @@ pub(crate) fn clusters(ctx: &Ctx, model: &mut Model, diags: &mut Diagnostics) {
                 .filter(|&h| model.hosts[h].runs(svc))
                 .collect::<Vec<_>>()
         };
-        let (mons, mgrs, osd_hosts) = (with("ceph-mon"), with("ceph-mgr"), with("ceph-osd"));
+        let servers = &model.servers;
+        let (mons, mgrs, osd_hosts) = (
+            with(&servers.ceph_monitor),
+            with(&servers.ceph_manager),
+            with(&servers.ceph_storage),
+        );
         let deployed = !mons.is_empty() || !osd_hosts.is_empty() || !mgrs.is_empty();
         let block = raw_site.ceph.as_ref();
         let external = block.and_then(|b| b.external.as_ref());
@@ -90,7 +95,7 @@ pub(crate) fn clusters(ctx: &Ctx, model: &mut Model, diags: &mut Diagnostics) {
             if let Some(b) = block {
                 diags.push(
                     Diagnostic::warning(b.loc, format!("site `{site_name}` has Ceph settings but no node runs Ceph and no external cluster is given"))
-                        .with_help("give nodes a role with ceph-mon and ceph-osd (e.g. ComputeHCI, CephAll), add `external:`, or remove the block"),
+                        .with_help(format!("give nodes a role with {} and {} (e.g. ComputeHCI, CephAll), add `external:`, or remove the block", servers.ceph_monitor, servers.ceph_storage)),
                 );
             }
             continue;
@@ -276,7 +281,7 @@ pub(crate) fn clusters(ctx: &Ctx, model: &mut Model, diags: &mut Diagnostics) {
             let h = mons.first().or(mgrs.first()).copied().unwrap_or(0);
             diags.push(
                 Diagnostic::error(ctx.role_loc(h), format!("ceph cluster `{}` at site `{site_name}` has monitors but no OSD host: its pools cannot hold data", name.value))
-                    .with_help("add nodes with ceph-osd (e.g. CephStorage or ComputeHCI), or use roles without Ceph at this site (a custom role with `remove: [ceph-mon, ceph-mgr]`)"),
+                    .with_help(format!("add nodes with {} (e.g. CephStorage or ComputeHCI), or use roles without Ceph at this site (a custom role with `remove: [{}, {}]`)", servers.ceph_storage, servers.ceph_monitor, servers.ceph_manager)),
             );
         }
         for (loc, (size, pool_names)) in oversized {
@@ -336,7 +341,7 @@ pub(crate) fn clusters(ctx: &Ctx, model: &mut Model, diags: &mut Diagnostics) {
 fn edge_monitor_roles(ctx: &Ctx, model: &Model, have: &str) -> String {
     let fits = |name: &str| {
         ctx.roles.get(name).is_some_and(|r| {
-            r.services.iter().any(|s| s == "ceph-mon")
+            r.services.contains(&model.servers.ceph_monitor)
                 && !r.services.contains(&model.servers.identity)
         })
     };
@@ -370,16 +375,17 @@ fn quorum(
         .map(|&h| ctx.role_loc(h))
         .unwrap_or(ctx.sites[site_id].name.loc);
     if n == 0 {
-        return; // reported by the dependency check: ceph-osd needs ceph-mon
+        return; // reported by the dependency check: the OSDs need a monitor
     }
     if site.kind == SiteKind::Edge && n < 3 {
         diags.push(
             Diagnostic::error(loc, format!("edge site `{}` has storage but only {n} node{} with a Ceph monitor; an edge cluster needs 3 for quorum", site.name, if n == 1 { "" } else { "s" }))
                 .with_help(format!(
-                    "add {} more node{} at `{}` whose role runs ceph-mon, like {}",
+                    "add {} more node{} at `{}` whose role runs {}, like {}",
                     3 - n,
                     if 3 - n == 1 { "" } else { "s" },
                     site.name,
+                    model.servers.ceph_monitor,
                     edge_monitor_roles(ctx, model, &model.hosts[mons[0]].role)
                 )),
         );

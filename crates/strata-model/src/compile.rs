@@ -468,7 +468,7 @@ fn sites_and_hosts<'a>(ctx: &mut Ctx<'a>, model: &mut Model, diags: &mut Diagnos
                 },
                 None => (String::new(), Arc::new(Vec::new())), // reported by the decoder
             };
-            check_disks(node, &services, diags);
+            check_disks(node, &services, &model.servers.ceph_storage, diags);
             hosts.push(model.hosts.len());
             model.hosts.push(Host {
                 name: name.value.clone(),
@@ -597,16 +597,20 @@ fn check_address(
     }
 }
 
-fn check_disks(node: &RawNode, services: &[String], diags: &mut Diagnostics) {
-    let osd = services.iter().any(|s| s == "ceph-osd");
+/// A node's disks against its role: `osd_service` (the catalog's `ceph-storage` server) needs
+/// at least one, and nothing else uses them.
+fn check_disks(node: &RawNode, services: &[String], osd_service: &str, diags: &mut Diagnostics) {
+    let osd = services.iter().any(|s| s == osd_service);
     let name = &node.name.value;
     if let (true, true, Some(role)) = (osd, node.disks.is_empty(), &node.role) {
         diags.push(
             Diagnostic::error(
                 role.loc,
-                format!("node `{name}` runs ceph-osd but lists no disks"),
+                format!("node `{name}` runs {osd_service} but lists no disks"),
             )
-            .with_help("add `disks: [vdb]` (one OSD per disk), or use a role without ceph-osd"),
+            .with_help(format!(
+                "add `disks: [vdb]` (one OSD per disk), or use a role without {osd_service}"
+            )),
         );
     }
     if !osd && !services.is_empty() {
@@ -614,9 +618,13 @@ fn check_disks(node: &RawNode, services: &[String], diags: &mut Diagnostics) {
             diags.push(
                 Diagnostic::warning(
                     first.loc,
-                    format!("node `{name}` lists disks but runs no ceph-osd; they stay unused"),
+                    format!(
+                        "node `{name}` lists disks but runs no {osd_service}; they stay unused"
+                    ),
                 )
-                .with_help("remove `disks`, or use a role with ceph-osd (e.g. ComputeHCI)"),
+                .with_help(format!(
+                    "remove `disks`, or use a role with {osd_service} (e.g. ComputeHCI)"
+                )),
             );
         }
     }

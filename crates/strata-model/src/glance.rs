@@ -15,18 +15,21 @@ pub(crate) fn stores(ctx: &Ctx, model: &mut Model, diags: &mut Diagnostics) {
         let runs_glance = site
             .hosts
             .iter()
-            .any(|&h| model.hosts[h].runs("glance-api"));
+            .any(|&h| model.hosts[h].runs(&model.servers.image));
         if !runs_glance {
             if let Some(g) = raw {
                 diags.push(
                     Diagnostic::warning(
                         g.loc,
                         format!(
-                            "site `{}` sets Glance stores but no node there runs glance-api",
-                            site.name
+                            "site `{}` sets Glance stores but no node there runs {}",
+                            site.name, model.servers.image
                         ),
                     )
-                    .with_help("remove the `glance` block, or give a node a role with glance-api"),
+                    .with_help(format!(
+                        "remove the `glance` block, or give a node a role with {}",
+                        model.servers.image
+                    )),
                 );
             }
             continue;

@@ -90,7 +90,8 @@ pub(crate) fn tune(ctx: &Ctx, model: &mut Model, diags: &mut Diagnostics) {
     }
     for id in 0..model.hosts.len() {
         let host = &model.hosts[id];
-        if !(host.runs("nova-compute") && host.runs("ceph-osd")) {
+        let servers = &model.servers;
+        if !(host.runs(&servers.compute) && host.runs(&servers.ceph_storage)) {
             continue;
         }
         let raw = ctx.hosts[id];

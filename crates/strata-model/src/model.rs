@@ -36,6 +36,11 @@ pub struct Servers {
     pub identity: String,
     pub api_front: String,
     pub cache: String,
+    pub ceph_monitor: String,
+    pub ceph_manager: String,
+    pub ceph_storage: String,
+    pub compute: String,
+    pub image: String,
 }
 
 impl Servers {
@@ -48,6 +53,11 @@ impl Servers {
             identity: name(SERVES_IDENTITY),
             api_front: name(SERVES_API_FRONT),
             cache: name(SERVES_CACHE),
+            ceph_monitor: name(SERVES_CEPH_MONITOR),
+            ceph_manager: name(SERVES_CEPH_MANAGER),
+            ceph_storage: name(SERVES_CEPH_STORAGE),
+            compute: name(SERVES_COMPUTE),
+            image: name(SERVES_IMAGE),
         }
     }
 }
