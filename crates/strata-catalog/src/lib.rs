@@ -33,7 +33,8 @@ pub enum CephUse {
     None,
     /// The cluster of its own site, when the site has one.
     Local,
-    /// Every cluster the site's Glance stores name; the default store first.
+    /// Every cluster the site's image stores name (the spec's `glance:` stores); the default
+    /// store first. Only the service that serves `image` may use them (validated).
     Stores,
 }
 
@@ -112,8 +113,9 @@ pub enum On {
     /// Once per database, on the first host of the first instance that uses it (a database
     /// shared by two sites is migrated once).
     Database,
-    /// Once per further Glance store of the site (`ceph: stores`), on every host, qualified by
-    /// the store: the planner places these once the store's cluster is exported.
+    /// Once per further image store of the site (`ceph: stores`), on every host, qualified by
+    /// the store: the planner places these once the store's cluster is exported. Only the
+    /// service that serves `image` has such steps (validated).
     Store,
 }
 

@@ -10,7 +10,7 @@ use strata_source::{parse_yaml, Diagnostic, Diagnostics, Label, Node, SourceMap}
 use crate::{
     Api, Catalog, CephUse, CheckDef, Database, Group, Kind, On, OpDef, Port, Reach, Role, Service,
     StepDef, StepRef, DEFAULT_CHECK_TIMEOUT_S, HOOK_API_REGISTRATION, HOOK_DATABASE,
-    HOOK_MESSAGING_USER, SERVES, SERVES_CACHE, SERVES_DATABASE,
+    HOOK_MESSAGING_USER, SERVES, SERVES_CACHE, SERVES_DATABASE, SERVES_IMAGE,
 };
 
 include!(concat!(env!("OUT_DIR"), "/builtin_catalog.rs"));
@@ -874,6 +874,31 @@ fn check(catalog: &Catalog, diags: &mut Diagnostics) {
             }
         }
     }
+    // A site's stores are the image stores the spec gives it (`glance:`): only the service
+    // that keeps images uses them, so `ceph: stores` and `on: store` belong to it alone.
+    for service in catalog.services.values() {
+        let uses_stores = service.ceph == CephUse::Stores;
+        let store_step = service.steps.iter().find(|d| d.on == On::Store);
+        let serves_images = service.serves.iter().any(|s| s == SERVES_IMAGE);
+        if (uses_stores || store_step.is_some()) && !serves_images {
+            let what = match store_step {
+                Some(d) if !uses_stores => format!("its step `{}` runs `on: store`", d.action),
+                _ => "it says `ceph: stores`".to_owned(),
+            };
+            diags.push(
+                Diagnostic::error(
+                    service.loc,
+                    format!(
+                        "`{}` uses a site's image stores ({what}) but does not serve `{SERVES_IMAGE}`",
+                        service.name
+                    ),
+                )
+                .with_help(format!(
+                    "the stores are the spec's `glance:` stores of the service that serves `{SERVES_IMAGE}`: use `ceph: local` and `on: each`, or add `{SERVES_IMAGE}` to its `serves:`"
+                )),
+            );
+        }
+    }
     for service in catalog.services.values() {
         for need in &service.needs {
             if !catalog.services.contains_key(need) {
@@ -1325,5 +1350,37 @@ mod tests {
             "{said}"
         );
         assert!(said.contains("both serve `cache`"), "{said}");
+    }
+
+    #[test]
+    fn only_the_image_server_uses_the_image_stores() {
+        let (_, said) = catalog_of(
+            &[
+                (
+                    "services/pics.yaml",
+                    "name: pics\nceph: stores\nsteps: [{ action: start }]\n",
+                ),
+                (
+                    "services/copier.yaml",
+                    "name: copier\nsteps: [{ action: copy, on: store }]\n",
+                ),
+            ],
+            true,
+        );
+        assert!(
+            said.contains("`pics` uses a site's image stores (it says `ceph: stores`) but does not serve `image`"),
+            "{said}"
+        );
+        assert!(
+            said.contains("`copier` uses a site's image stores (its step `copy` runs `on: store`) but does not serve `image`"),
+            "{said}"
+        );
+        // The built-in catalog's image server (glance-api) uses both and is accepted.
+        let (catalog, said) = catalog_of(&[], true);
+        assert!(!said.contains("image stores"), "{said}");
+        assert_eq!(
+            catalog.server_of(crate::SERVES_IMAGE).unwrap().ceph,
+            CephUse::Stores
+        );
     }
 }
