@@ -341,8 +341,12 @@ impl ExecRecorder {
         for pid in &traced {
             cmd.arg("-p").arg(pid.to_string());
         }
+        // What strace says goes to a file: a session that ended between the listing and the
+        // attach draws a "No such process" that means nothing, and shows only on failure.
+        let said = out.with_extension("err");
         let strace = cmd
             .stdin(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&said).unwrap())
             .spawn()
             .expect("strace runs (scripts/test installs Debian's package)");
         // strace writes nothing until a traced process execs: wait until it has attached,
@@ -356,7 +360,8 @@ impl ExecRecorder {
         {
             assert!(
                 start.elapsed() < std::time::Duration::from_secs(10),
-                "strace did not attach to {node}'s sshd ({sshd})"
+                "strace did not attach to {node}'s sshd ({sshd}): {}",
+                std::fs::read_to_string(&said).unwrap_or_default()
             );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
@@ -373,6 +378,7 @@ impl ExecRecorder {
         let _ = self.strace.wait();
         let text = std::fs::read_to_string(&self.out).unwrap_or_default();
         let _ = std::fs::remove_file(&self.out);
+        let _ = std::fs::remove_file(self.out.with_extension("err"));
         text.lines()
             .filter(|l| l.contains(" execve(") || l.contains(" execveat("))
             .map(str::to_owned)
