@@ -1,6 +1,7 @@
 //! What templates see: the cloud, the step, its host and site, every host, and views of what
 //! the step talks to (its Galera cluster and database, the servers of the messaging, cache
-//! and identity traits, the site's APIs), computed from the model and the catalog so templates hold no placement logic.
+//! and identity traits, the site's APIs), computed from the model and the catalog so
+//! templates hold no placement logic.
 
 use std::collections::{BTreeMap, HashMap};
 
