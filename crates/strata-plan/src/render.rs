@@ -269,17 +269,10 @@ impl Plan {
         out
     }
 
-    /// A tree grouped by site then host, steps in plan order. Needs are shown when they come
-    /// from another site (that is where the cross-site order lives).
-    pub fn to_text(&self, model: &Model) -> String {
-        let mut out = Vec::new();
-        self.write_text(model, &mut out)
-            .expect("writing to memory does not fail");
-        String::from_utf8(out).expect("the plan's text is UTF-8")
-    }
-
-    /// The plan as text, written as it is made: at a hundred thousand hosts the text is
-    /// over a hundred MB, and is never held whole.
+    /// The plan as text: a tree grouped by site then host, steps in plan order, needs shown
+    /// when they come from another site (that is where the cross-site order lives). Written
+    /// as it is made: at a hundred thousand hosts the text is over a hundred MB, and is never
+    /// held whole.
     pub fn write_text(&self, model: &Model, out: &mut impl std::io::Write) -> std::io::Result<()> {
         writeln!(
             out,
