@@ -23,7 +23,8 @@ const HOSTS: [&str; 3] = ["e-0", "e-1", "w-0"];
 
 mod common;
 use common::{
-    cloud_secrets, execs_with_a_secret, lab_home as home, root, text, ExecRecorder, LabGuard,
+    cloud_secrets, execs_with_a_secret, lab_home as home, lab_host_pid, root, text, ExecRecorder,
+    LabGuard,
 };
 
 fn command(args: &[&str]) -> Command {
@@ -724,11 +725,7 @@ fn a_failure_shows_the_reason_its_service_logged_and_status_counts_honestly() {
 
     // The host stopped, as after the machine's reboot: a deploy says so at once and names the
     // way back, rather than trying the node's address until a timeout.
-    let record: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(home().join("labs/reasonstest/lab.json")).unwrap(),
-    )
-    .unwrap();
-    let pid = record["hosts"][0]["pid"].as_i64().unwrap();
+    let pid = lab_host_pid("reasonstest", "r-0");
     let stop = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()

@@ -302,17 +302,7 @@ impl ExecRecorder {
     pub fn attach(lab: &str, node: &str) -> ExecRecorder {
         let (ok, main_pid) = on_lab_host(lab, node, "systemctl show -p MainPID --value ssh");
         assert!(ok && main_pid != "0", "{node}'s sshd: {main_pid:?}");
-        let record: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(lab_home().join("labs").join(lab).join("lab.json")).unwrap(),
-        )
-        .unwrap();
-        let nspawn = record["hosts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|h| h["name"] == node)
-            .and_then(|h| h["pid"].as_i64())
-            .unwrap_or_else(|| panic!("{node} in {lab}'s lab.json"));
+        let nspawn = lab_host_pid(lab, node);
         let table = processes();
         let in_host = descendants(&table, nspawn);
         // The sshd as this machine numbers it: in the host, with the host's number last.
@@ -386,6 +376,21 @@ impl ExecRecorder {
     }
 }
 
+/// The process of a lab host on this machine (its systemd-nspawn), as the lab recorded it.
+pub fn lab_host_pid(lab: &str, node: &str) -> i64 {
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(lab_home().join("labs").join(lab).join("lab.json")).unwrap(),
+    )
+    .unwrap();
+    record["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == node)
+        .and_then(|h| h["pid"].as_i64())
+        .unwrap_or_else(|| panic!("{node} in {lab}'s lab.json"))
+}
+
 /// Every process of this machine: its parent, and its number in its own PID namespace.
 fn processes() -> std::collections::HashMap<i64, (i64, Option<String>)> {
     let mut table = std::collections::HashMap::new();
@@ -430,23 +435,19 @@ fn descendants(
     found
 }
 
-/// Every secret the deploys of `cloud` generated or were given, from its state database.
+/// Every secret the deploys of `cloud` generated or were given, read as the engine reads
+/// them (its state database, opened to look only).
 /// UUIDs kept there (a Ceph cluster's fsid, the UUID libvirt's Ceph secret is filed under)
 /// are left out: they name things, are written in world-readable files such as ceph.conf,
 /// and commands take them as arguments.
 pub fn cloud_secrets(cloud: &str) -> Vec<String> {
-    let db = lab_home().join("clouds").join(cloud).join("state.db");
-    let conn =
-        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap_or_else(|e| panic!("{}: {e}", db.display()));
-    let mut stmt = conn.prepare("SELECT value FROM secrets").unwrap();
-    let values = stmt
-        .query_map([], |row| row.get::<_, String>(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .filter(|v: &String| !is_uuid(v))
-        .collect();
-    values
+    let dir = lab_home().join("clouds").join(cloud);
+    strata_engine::State::open_read_only(&dir)
+        .and_then(|state| state.secret_values())
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .into_iter()
+        .filter(|v| !is_uuid(v))
+        .collect()
 }
 
 /// Whether `value` is a UUID in its usual text form (8-4-4-4-12 hex digits).
