@@ -477,6 +477,14 @@ pub(crate) fn context(
             prefix => site.subnet.prefix_len(),
             // A VRRP router id per site, stable across runs (sites of one subnet differ).
             vrid => 1 + (stable_hash(&site.name) % 254),
+            // The site's flat provider network (Neutron's physical network of the site's name).
+            provider => site.provider.as_ref().map(|p| minijinja::context! {
+                subnet => p.subnet.to_string(),
+                gateway => p.gateway.to_string(),
+                first => p.first.to_string(),
+                last => p.last.to_string(),
+                interface => p.interface.clone(),
+            }),
             running => Value::from(Serde(running)),
             apis => Value::from(Serde(views.apis[site_id].clone())),
             galera => Value::from(Serde(fronts)),

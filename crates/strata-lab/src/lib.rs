@@ -20,7 +20,7 @@ pub mod wan;
 
 pub use down::down;
 pub use net::set_plugged;
-pub use spec::{LabHost, LabSite, LabSpec};
+pub use spec::{LabHost, LabProvider, LabSite, LabSpec};
 pub use state::{HostState, HostStatus, LabState};
 pub use up::{restart, up, UpOptions, UpReport};
 

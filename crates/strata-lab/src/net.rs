@@ -1,8 +1,10 @@
 //! The lab's networks. One "fabric" namespace holds a bridge per site, with the router's
 //! address on each; it forwards between sites, and inter-site packets are policy-routed
 //! through the WAN router's TUN device, which adds latency. Each host's namespace has one
-//! veth (eth0) into its site's bridge and a default route via the router. The fabric has no
-//! route out, so lab hosts reach nothing beyond the lab.
+//! veth (eth0) into its site's bridge and a default route via the router; a site with a
+//! provider network has a second bridge, with the router's address on it and a veth into
+//! every host of the site. The fabric has no route out, so lab hosts reach nothing beyond
+//! the lab.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -97,6 +99,22 @@ pub(crate) fn fabric(
             ])?;
         }
         ip(&["-n", &fabric, "link", "set", &bridge, "up"])?;
+        if let Some(provider) = &site.provider {
+            let bridge = ifname('p', &site.name);
+            if !link_exists(&fabric, &bridge) {
+                ip(&["-n", &fabric, "link", "add", &bridge, "type", "bridge"])?;
+                ip(&[
+                    "-n",
+                    &fabric,
+                    "addr",
+                    "add",
+                    &format!("{}/{}", provider.gateway, provider.subnet.prefix_len()),
+                    "dev",
+                    &bridge,
+                ])?;
+            }
+            ip(&["-n", &fabric, "link", "set", &bridge, "up"])?;
+        }
     }
     if spec.sites.len() < 2 {
         return Ok(None);
@@ -262,6 +280,36 @@ pub(crate) fn host_network(
         "via",
         &site.gateway.to_string(),
     ])?;
+    if let Some(provider) = &site.provider {
+        // A second cable, to the site's provider bridge: no address of the host's own (Neutron
+        // bridges it for routers, floating IPs and servers on the provider network).
+        let peer = ifname('q', &host.name);
+        ip(&[
+            "-n",
+            &fabric,
+            "link",
+            "add",
+            &peer,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &provider.interface,
+            "netns",
+            &netns,
+        ])?;
+        ip(&[
+            "-n",
+            &fabric,
+            "link",
+            "set",
+            &peer,
+            "master",
+            &ifname('p', &site.name),
+            "up",
+        ])?;
+        ip(&["-n", &netns, "link", "set", &provider.interface, "up"])?;
+    }
     Ok(())
 }
 

@@ -1,5 +1,5 @@
 //! What the lab needs from a validated model: sites with their subnet, router address and
-//! latency; hosts with their site, address and OSD disks.
+//! latency and provider network; hosts with their site, address and OSD disks.
 
 use std::net::IpAddr;
 
@@ -17,6 +17,19 @@ pub struct LabSite {
     pub gateway: IpAddr,
     /// Added to every round trip into or out of this site.
     pub latency_ms: u32,
+    /// The site's provider network: a bridge of its own in the fabric, with the router's
+    /// address on it, and an interface on it in every host of the site.
+    #[serde(default)]
+    pub provider: Option<LabProvider>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabProvider {
+    pub subnet: IpNet,
+    /// The lab router's address on it: the spec's gateway.
+    pub gateway: IpAddr,
+    /// The hosts' interface on it.
+    pub interface: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +83,11 @@ impl LabSpec {
                 subnet: site.subnet,
                 gateway,
                 latency_ms: site.wan_latency_ms,
+                provider: site.provider.as_ref().map(|p| LabProvider {
+                    subnet: p.subnet,
+                    gateway: p.gateway,
+                    interface: p.interface.clone(),
+                }),
             });
         }
         if !problems.is_empty() {

@@ -80,6 +80,19 @@ pub fn up(
                 if h.disks != host.disks {
                     changes.push("disks".to_owned());
                 }
+                let provider = |spec: &LabSpec| {
+                    spec.site(&host.site)
+                        .and_then(|s| s.provider.as_ref())
+                        .map(|p| p.interface.clone())
+                };
+                let had = previous.as_ref().and_then(|p| provider(&p.spec));
+                if had != provider(spec) {
+                    changes.push(format!(
+                        "provider interface {} -> {}",
+                        had.as_deref().unwrap_or("none"),
+                        provider(spec).as_deref().unwrap_or("none")
+                    ));
+                }
                 if h.image != image_key {
                     changes.push(format!("image {} -> {image_key}", h.image));
                 }

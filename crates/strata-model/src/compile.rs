@@ -329,14 +329,8 @@ fn sites_and_hosts<'a>(ctx: &mut Ctx<'a>, model: &mut Model, diags: &mut Diagnos
         }
         let subnet = match &site.subnet {
             Some(s) => {
-                for (other, loc, other_name) in subnets.overlapping(s.value) {
-                    diags.push(
-                        Diagnostic::error(s.loc, format!("subnet {} of site `{site_name}` overlaps subnet {other} of site `{other_name}`", s.value))
-                            .with_label(Label::new(loc, "the other subnet"))
-                            .with_help("give every site its own subnet"),
-                    );
-                }
-                subnets.push(s.value, s.loc, site_name);
+                overlaps(&subnets, s, SUBNET, site_name, diags);
+                subnets.push(s.value, s.loc, site_name, SUBNET);
                 s.value
             }
             None => "0.0.0.0/0".parse().expect("a valid subnet"), // reported by the decoder
@@ -499,6 +493,10 @@ fn sites_and_hosts<'a>(ctx: &mut Ctx<'a>, model: &mut Model, diags: &mut Diagnos
                     .with_help("add nodes under `nodes:` or remove the site"),
             );
         }
+        let provider = site
+            .provider
+            .as_ref()
+            .and_then(|p| provider(p, site_name, &mut subnets, diags));
         model.sites.push(Site {
             name: site_name.clone(),
             kind,
@@ -515,9 +513,11 @@ fn sites_and_hosts<'a>(ctx: &mut Ctx<'a>, model: &mut Model, diags: &mut Diagnos
             hosts,
             ceph: None,
             glance: None,
+            provider,
         });
         ctx.sites.push(site);
     }
+    provider_ranges(raw, &addresses, diags);
     // Edges use their central site's region; a site with its own Keystone is no edge.
     for id in 0..model.sites.len() {
         let cp = model.sites[id].control_plane;
@@ -597,6 +597,109 @@ fn check_address(
     }
 }
 
+/// A site's provider network: its subnet (overlapping no other site's network or provider
+/// network), its gateway and range inside it, the range leaving the gateway out, and an
+/// interface name Linux allows.
+fn provider<'a>(
+    p: &'a strata_spec::RawProvider,
+    site: &'a str,
+    subnets: &mut SubnetIndex<'a>,
+    diags: &mut Diagnostics,
+) -> Option<Provider> {
+    let what = format!("the provider network of site `{site}`");
+    let subnet = p.subnet.as_ref()?;
+    overlaps(subnets, subnet, PROVIDER_SUBNET, site, diags);
+    subnets.push(subnet.value, subnet.loc, site, PROVIDER_SUBNET);
+    let net = subnet.value;
+    let inside = |a: IpAddr| {
+        net.contains(&a)
+            && a != net.network()
+            && (net.prefix_len() >= net.max_prefix_len() - 1 || a != net.broadcast())
+    };
+    let gateway = match &p.gateway {
+        Some(g) if !inside(g.value) => {
+            diags.push(
+                Diagnostic::error(
+                    g.loc,
+                    format!(
+                        "the gateway {} of {what} is not a host address of its subnet {net}",
+                        g.value
+                    ),
+                )
+                .with_help(format!("use an address inside {net}")),
+            );
+            return None;
+        }
+        Some(g) => g.value,
+        None => net.hosts().next()?,
+    };
+    let range = p.range.as_ref()?;
+    let (first, last) = range.value;
+    if !inside(first) || !inside(last) {
+        diags.push(
+            Diagnostic::error(
+                range.loc,
+                format!("the range {first}-{last} of {what} is not inside its subnet {net}"),
+            )
+            .with_help(format!("use host addresses of {net}")),
+        );
+        return None;
+    }
+    if first <= gateway && gateway <= last {
+        diags.push(
+            Diagnostic::error(
+                range.loc,
+                format!("the range {first}-{last} of {what} holds its gateway {gateway}"),
+            )
+            .with_help("narrow the range so the gateway is outside it (Neutron would hand it out)"),
+        );
+    }
+    let interface = match &p.interface {
+        Some(i) if !crate::grammar::interface(&i.value) => {
+            diags.push(
+                Diagnostic::error(i.loc, format!("interface `{}` of {what} is not an interface name", i.value))
+                    .with_help("use 1 to 15 letters, digits, `_`, `-` and `.`, starting with a letter (e.g. eth1)"),
+            );
+            return None;
+        }
+        Some(i) => i.value.clone(),
+        None => "eth1".to_owned(),
+    };
+    Some(Provider {
+        subnet: net,
+        gateway,
+        first,
+        last,
+        interface,
+    })
+}
+
+/// No provider range holds a node's or a VIP's address: Neutron would hand it out again.
+fn provider_ranges(
+    raw: &RawSpec,
+    addresses: &HashMap<IpAddr, (Loc, String)>,
+    diags: &mut Diagnostics,
+) {
+    for site in &raw.sites {
+        let Some(range) = site.provider.as_ref().and_then(|p| p.range.as_ref()) else {
+            continue;
+        };
+        let (first, last) = range.value;
+        let mut held: Vec<_> = addresses
+            .iter()
+            .filter(|(a, _)| first <= **a && **a <= last)
+            .collect();
+        held.sort_by_key(|(a, _)| **a);
+        for (address, (loc, owner)) in held {
+            diags.push(
+                Diagnostic::error(range.loc, format!("the range {first}-{last} of the provider network of site `{}` holds {address}, the address of {owner}", site.name.value))
+                    .with_label(Label::new(*loc, "that address"))
+                    .with_help("narrow the range so it leaves out every node's and VIP's address"),
+            );
+        }
+    }
+}
+
 /// A node's disks against its role: `osd_service` (the catalog's `ceph-storage` server) needs
 /// at least one, and nothing else uses them.
 fn check_disks(node: &RawNode, services: &[String], osd_service: &str, diags: &mut Diagnostics) {
@@ -650,12 +753,39 @@ fn check_disks(node: &RawNode, services: &[String], osd_service: &str, diags: &m
     }
 }
 
+const SUBNET: &str = "subnet";
+const PROVIDER_SUBNET: &str = "provider subnet";
+
+/// Reports every earlier block that `s` (a `kind` of site `site`) overlaps.
+fn overlaps(
+    subnets: &SubnetIndex,
+    s: &Spanned<ipnet::IpNet>,
+    kind: &str,
+    site: &str,
+    diags: &mut Diagnostics,
+) {
+    for (other, loc, other_site, other_kind) in subnets.overlapping(s.value) {
+        diags.push(
+            Diagnostic::error(
+                s.loc,
+                format!(
+                    "{kind} {} of site `{site}` overlaps {other_kind} {other} of site `{other_site}`",
+                    s.value
+                ),
+            )
+            .with_label(Label::new(loc, format!("the other {other_kind}")))
+            .with_help("give every site's network and provider network subnets of their own"),
+        );
+    }
+}
+
 /// The subnets of the sites seen so far, indexed so that finding those that overlap a new one
 /// does not compare it with every one of thousands (two CIDR blocks overlap when one holds
 /// the other's network address).
 #[derive(Default)]
 struct SubnetIndex<'a> {
-    seen: Vec<(ipnet::IpNet, Loc, &'a str)>,
+    /// Each block, where it is written, and what it is (`subnet ... of site `a``).
+    seen: Vec<(ipnet::IpNet, Loc, &'a str, &'static str)>,
     /// By the block itself (network address and prefix).
     exact: HashMap<ipnet::IpNet, Vec<usize>>,
     /// By family and network address.
@@ -671,9 +801,9 @@ fn ordinal(addr: IpAddr) -> (bool, u128) {
 }
 
 impl<'a> SubnetIndex<'a> {
-    fn push(&mut self, net: ipnet::IpNet, loc: Loc, site: &'a str) {
+    fn push(&mut self, net: ipnet::IpNet, loc: Loc, site: &'a str, kind: &'static str) {
         let i = self.seen.len();
-        self.seen.push((net, loc, site));
+        self.seen.push((net, loc, site, kind));
         self.exact.entry(net.trunc()).or_default().push(i);
         self.starts
             .entry(ordinal(net.network()))
@@ -682,7 +812,7 @@ impl<'a> SubnetIndex<'a> {
     }
 
     /// The earlier subnets that overlap `net`, in the order they were seen.
-    fn overlapping(&self, net: ipnet::IpNet) -> Vec<(ipnet::IpNet, Loc, &'a str)> {
+    fn overlapping(&self, net: ipnet::IpNet) -> Vec<(ipnet::IpNet, Loc, &'a str, &'static str)> {
         let mut found: Vec<usize> = Vec::new();
         // Those that hold its network address: one block per shorter or equal prefix.
         for prefix in 0..=net.prefix_len() {
@@ -712,13 +842,13 @@ mod subnet_tests {
         let net = |s: &str| s.parse::<ipnet::IpNet>().unwrap();
         let loc = Loc::default();
         let mut index = SubnetIndex::default();
-        index.push(net("10.0.0.0/8"), loc, "big");
-        index.push(net("192.168.1.0/24"), loc, "home");
-        let names = |found: Vec<(ipnet::IpNet, Loc, &str)>| -> Vec<String> {
-            found.into_iter().map(|(_, _, n)| n.to_owned()).collect()
+        index.push(net("10.0.0.0/8"), loc, "big", SUBNET);
+        index.push(net("192.168.1.0/24"), loc, "home", PROVIDER_SUBNET);
+        let names = |found: Vec<(ipnet::IpNet, Loc, &str, &str)>| -> Vec<String> {
+            found.into_iter().map(|(_, _, n, _)| n.to_owned()).collect()
         };
         // Held by an earlier block whose start is not the nearest below it.
-        index.push(net("10.1.0.0/24"), loc, "small");
+        index.push(net("10.1.0.0/24"), loc, "small", SUBNET);
         assert_eq!(names(index.overlapping(net("10.2.0.0/24"))), ["big"]);
         assert_eq!(
             names(index.overlapping(net("10.1.0.128/25"))),

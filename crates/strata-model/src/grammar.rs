@@ -52,6 +52,17 @@ pub(crate) fn check_word(value: &Spanned<String>, what: &str, diags: &mut Diagno
     ok
 }
 
+/// A network interface name as Linux allows it: 1 to 15 letters, digits, `_`, `-`, `.`,
+/// starting with a letter (so never an option, a path or `.`).
+pub(crate) fn interface(value: &str) -> bool {
+    let b = value.as_bytes();
+    !b.is_empty()
+        && b.len() <= 15
+        && b[0].is_ascii_alphabetic()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"_-.".contains(c))
+}
+
 /// An absolute path on the deployer: no `..`, no control characters.
 pub(crate) fn absolute_path(value: &str) -> bool {
     value.starts_with('/')
@@ -85,6 +96,25 @@ mod tests {
             "vdb\n",
         ] {
             assert_eq!(device(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn interfaces_are_linux_names() {
+        for good in ["eth1", "ens3f0", "bond0.100", "br-ex"] {
+            assert!(interface(good), "{good}");
+        }
+        for bad in [
+            "",
+            "1eth",
+            "-x",
+            "a b",
+            "eth1;x",
+            "a/b",
+            "sixteen-letters1",
+            "$x",
+        ] {
+            assert!(!interface(bad), "{bad:?}");
         }
     }
 

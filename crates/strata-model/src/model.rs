@@ -85,6 +85,19 @@ pub struct Site {
     pub hosts: Vec<HostId>,
     pub ceph: Option<CephId>,
     pub glance: Option<GlanceConfig>,
+    pub provider: Option<Provider>,
+}
+
+/// A site's flat provider network (Neutron's physical network named after the site): the
+/// nodes' `interface` is on it, the outside router has `gateway`, and Neutron hands out
+/// `first..=last` (router gateways, floating IPs, ports of servers on it).
+#[derive(Debug, Clone, Serialize)]
+pub struct Provider {
+    pub subnet: IpNet,
+    pub gateway: IpAddr,
+    pub first: IpAddr,
+    pub last: IpAddr,
+    pub interface: String,
 }
 
 /// The Glance stores of a site's Glance: each an RBD store on a Ceph cluster.

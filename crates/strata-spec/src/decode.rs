@@ -229,6 +229,7 @@ fn site(name: Spanned<String>, node: &Node, diags: &mut Diagnostics) -> RawSite 
             "wan",
             "ceph",
             "glance",
+            "provider",
             "nodes",
         ],
         diags,
@@ -287,6 +288,7 @@ fn site(name: Spanned<String>, node: &Node, diags: &mut Diagnostics) -> RawSite 
             default: string(gr.get("default"), "`default`", diags),
         }
     });
+    let provider = s.get("provider").map(|p| provider(p, &what, diags));
     let nodes = named_entries(s.get("nodes"), "`nodes`", diags)
         .into_iter()
         .map(|(n, node)| host(n, node, diags))
@@ -310,8 +312,82 @@ fn site(name: Spanned<String>, node: &Node, diags: &mut Diagnostics) -> RawSite 
         wan_latency_ms: wan(s.get("wan"), "`wan`", diags),
         ceph,
         glance,
+        provider,
         nodes,
         name,
+    }
+}
+
+fn provider(node: &Node, site: &str, diags: &mut Diagnostics) -> RawProvider {
+    let what = format!("the provider network of {site}");
+    let p = MapReader::new(
+        node,
+        &what,
+        &["subnet", "gateway", "range", "interface"],
+        diags,
+    );
+    RawProvider {
+        loc: node.loc,
+        subnet: subnet(
+            p.require(
+                "subnet",
+                &what,
+                "add `subnet: <cidr>`, the provider network's own (not the site's)",
+                diags,
+            ),
+            &format!("the subnet of {what}"),
+            diags,
+        ),
+        gateway: ip(p.get("gateway"), &format!("the gateway of {what}"), diags),
+        range: p
+            .require(
+                "range",
+                &what,
+                "add `range: <first>-<last>`, the addresses Neutron may hand out",
+                diags,
+            )
+            .and_then(|r| address_range(r, &what, diags)),
+        interface: string(p.get("interface"), "`interface`", diags),
+    }
+}
+
+/// `first-last`: two addresses of one family, the first not after the last.
+fn address_range(
+    node: &Node,
+    what: &str,
+    diags: &mut Diagnostics,
+) -> Option<Spanned<(IpAddr, IpAddr)>> {
+    let text = node.scalar_text().unwrap_or("?");
+    let parsed = text.split_once('-').and_then(|(a, b)| {
+        Some((
+            a.trim().parse::<IpAddr>().ok()?,
+            b.trim().parse::<IpAddr>().ok()?,
+        ))
+    });
+    match parsed {
+        Some((a, b)) if a.is_ipv4() == b.is_ipv4() && a <= b => {
+            Some(Spanned::new((a, b), node.loc))
+        }
+        Some((a, b)) => {
+            diags.push(
+                Diagnostic::error(
+                    node.loc,
+                    format!("the range of {what} `{text}` runs from {a} back to {b}"),
+                )
+                .with_help("write the lower address first, both of one family"),
+            );
+            None
+        }
+        None => {
+            diags.push(
+                Diagnostic::error(
+                    node.loc,
+                    format!("the range of {what} `{text}` is not two addresses joined by `-`"),
+                )
+                .with_help("write it as `192.168.10.100-192.168.10.199`"),
+            );
+            None
+        }
     }
 }
 

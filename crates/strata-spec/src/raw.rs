@@ -60,7 +60,21 @@ pub struct RawSite {
     pub wan_latency_ms: Option<Spanned<u32>>,
     pub ceph: Option<RawSiteCeph>,
     pub glance: Option<RawGlance>,
+    pub provider: Option<RawProvider>,
     pub nodes: Vec<RawNode>,
+}
+
+/// A site's flat provider network: where its servers and floating IPs meet the outside.
+#[derive(Debug, Clone)]
+pub struct RawProvider {
+    pub loc: Loc,
+    pub subnet: Option<Spanned<IpNet>>,
+    /// The outside router's address on it (default: the subnet's first host address).
+    pub gateway: Option<Spanned<IpAddr>>,
+    /// `first-last`: the addresses Neutron hands out (ports, routers, floating IPs).
+    pub range: Option<Spanned<(IpAddr, IpAddr)>>,
+    /// The nodes' interface on it (default `eth1`).
+    pub interface: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone)]
