@@ -254,6 +254,13 @@ pub struct CheckDef {
     pub run: String,
     /// How long the check may run (`timeout_s:`, default [`DEFAULT_CHECK_TIMEOUT_S`]).
     pub timeout_s: u32,
+    /// Run on the deployer once `run` passed, where the template sees `printed`: the last
+    /// line `run` printed, a plain word such as an address. What users outside the cloud
+    /// see: a floating IP answers ping from there.
+    pub deployer: Option<String>,
+    /// Run on the host after `run` (and `deployer`) whether they passed or not, to remove what
+    /// `run` left for the deployer to reach.
+    pub finally: Option<String>,
 }
 
 /// How long a check may run unless its file says otherwise.

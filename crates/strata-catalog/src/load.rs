@@ -360,11 +360,13 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
                 let cr = MapReader::new(
                     item,
                     &format!("a check of {what}"),
-                    &["name", "on", "run", "timeout_s"],
+                    &["name", "on", "run", "timeout_s", "deployer", "finally"],
                     diags,
                 );
                 let name = string(cr.get("name"), "`name`", diags);
                 let run = string(cr.get("run"), "`run`", diags);
+                let deployer = string(cr.get("deployer"), "`deployer`", diags).map(|d| d.value);
+                let finally = string(cr.get("finally"), "`finally`", diags).map(|f| f.value);
                 let timeout_s = uint(cr.get("timeout_s"), "`timeout_s`", 3600, diags)
                     .map_or(DEFAULT_CHECK_TIMEOUT_S, |t| t.value);
                 let on = enum_field(
@@ -380,6 +382,8 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
                         on,
                         run: run.value,
                         timeout_s,
+                        deployer,
+                        finally,
                     }),
                     _ => diags.push(
                         Diagnostic::error(item.loc, format!("a check of {what} needs `name` and `run`"))
@@ -1108,7 +1112,11 @@ mod tests {
                 _ => {}
             }
         }
-        commands.extend(service.checks.iter().map(|c| c.run.as_str()));
+        for check in &service.checks {
+            commands.push(&check.run);
+            commands.extend(check.deployer.as_deref());
+            commands.extend(check.finally.as_deref());
+        }
         commands
     }
 

@@ -49,16 +49,20 @@ fn progress_id(step: &strata_plan::Step, check: &str) -> String {
     }
 }
 
+/// What one command of a check did: whether it passed, its last lines, and the last line
+/// it printed on stdout.
+struct Ran {
+    passed: bool,
+    detail: String,
+    printed: String,
+}
+
 /// Runs a check's command: whether it passed, and its last lines. It runs under coreutils'
 /// `timeout` on its host: one that takes longer than `limit` is stopped there (its process
 /// group TERMed, KILLed 5 s later) instead of running on to race the next check run, as a
 /// check the transport gave up on did. The transport's own limit, a little later, covers a
 /// host that stops answering.
-fn run_one(
-    transport: &dyn strata_transport::Transport,
-    script: &str,
-    limit: Duration,
-) -> (bool, String) {
+fn run_one(transport: &dyn strata_transport::Transport, script: &str, limit: Duration) -> Ran {
     let seconds = limit.as_secs().max(1);
     let stopped = format!("timeout -k 5 {seconds} sh -c {}", strata_ops::quote(script));
     let started = Instant::now();
@@ -74,9 +78,88 @@ fn run_one(
                 // A crash is the cause, whatever the command printed before.
                 text.push_str(&format!("\n({})", strata_ops::exit_status_text(out.status)));
             }
-            (out.success(), crate::walk::tail(&text, 5))
+            Ran {
+                passed: out.success(),
+                detail: crate::walk::tail(&text, 5),
+                printed: crate::walk::tail(&out.stdout, 1).trim().to_owned(),
+            }
         }
-        Err(e) => (false, e.to_string()),
+        Err(e) => Ran {
+            passed: false,
+            detail: e.to_string(),
+            printed: String::new(),
+        },
+    }
+}
+
+/// Whether `printed` may go into the deployer's command: letters, digits and `.:_-` only
+/// (an address, a name), so nothing a host prints can run on the deployer.
+fn plain_word(printed: &str) -> bool {
+    !printed.is_empty()
+        && printed
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b".:_-".contains(&c))
+}
+
+/// The commands of one check: `run` on the host; when it passed, `deployer` on the deployer
+/// with what `run` printed last; then `finally` on the host, whatever happened. Whether all
+/// passed, and what they said.
+struct CheckRun<'a> {
+    host: &'a dyn strata_transport::Transport,
+    deployer: &'a dyn strata_transport::Transport,
+    renderer: &'a Renderer,
+    ctx: &'a minijinja::Value,
+    limit: Duration,
+}
+
+impl CheckRun<'_> {
+    fn run(&self, def: &strata_catalog::CheckDef, script: &str) -> (bool, String) {
+        let ran = run_one(self.host, script, self.limit);
+        let (mut passed, mut detail) = (ran.passed, ran.detail);
+        if let (true, Some(template)) = (passed, &def.deployer) {
+            (passed, detail) = self.on_deployer(template, &ran.printed, detail);
+        }
+        if let Some(template) = &def.finally {
+            match self.renderer.render(template, self.ctx) {
+                Err(why) => {
+                    passed = false;
+                    detail.push_str(&format!("\nfinally: {why}"));
+                }
+                Ok(script) => {
+                    let after = run_one(self.host, &script, self.limit);
+                    if !after.passed {
+                        passed = false;
+                        detail.push_str(&format!(
+                            "\nfinally, on {}: {}",
+                            self.host.host(),
+                            after.detail
+                        ));
+                    }
+                }
+            }
+        }
+        (passed, detail)
+    }
+
+    fn on_deployer(&self, template: &str, printed: &str, said: String) -> (bool, String) {
+        if !plain_word(printed) {
+            return (
+                false,
+                format!("{said}\nthe check printed `{printed}` last, not a plain word for the deployer's command"),
+            );
+        }
+        let ctx = minijinja::context! { printed => printed, ..self.ctx.clone() };
+        match self.renderer.render(template, &ctx) {
+            Err(why) => (false, format!("{said}\non the deployer: {why}")),
+            Ok(script) => {
+                let ran = run_one(self.deployer, &script, self.limit);
+                let head = if ran.passed { "" } else { "FAILED " };
+                (
+                    ran.passed,
+                    format!("{said}\n{head}from the deployer: {}", ran.detail),
+                )
+            }
+        }
     }
 }
 
@@ -119,18 +202,21 @@ pub(crate) fn targets<'p>(
 }
 
 /// Runs every check of the plan's services (only those of `services` when it names any),
-/// in parallel across hosts.
+/// in parallel across hosts. `deployer` runs the checks' parts that look at the cloud from
+/// outside (this machine, in the lab's network when the cloud is a lab).
 pub fn check(
     target: &Target,
+    deployer: &dyn strata_transport::Transport,
     services: &[String],
     timeout: Duration,
 ) -> Result<Vec<CheckOutcome>, EngineError> {
-    check_reporting(target, services, timeout, &|_| {})
+    check_reporting(target, deployer, services, timeout, &|_| {})
 }
 
 /// [`check`], telling `progress` what it plans, starts and finishes.
 pub fn check_reporting(
     target: &Target,
+    deployer: &dyn strata_transport::Transport,
     services: &[String],
     timeout: Duration,
     progress: &(dyn Fn(CheckProgress) + Sync),
@@ -190,20 +276,26 @@ pub fn check_reporting(
                         progress(CheckProgress::Dropped(id));
                         None
                     }
-                    script => Some((step, def, id, script)),
+                    script => Some((step, def, id, script, ctx)),
                 }
             })
             .collect();
         rendered
             .into_iter()
-            .map(|(step, def, id, script)| {
+            .map(|(step, def, id, script, ctx)| {
                 let started = Instant::now();
                 let (passed, detail) = match script {
                     Err(why) => (false, why),
                     Ok(script) => {
                         progress(CheckProgress::Started(id.clone()));
-                        let limit = timeout.max(Duration::from_secs(u64::from(def.timeout_s)));
-                        run_one(transport.as_ref(), &script, limit)
+                        let run = CheckRun {
+                            host: transport.as_ref(),
+                            deployer,
+                            renderer: &renderer,
+                            ctx: &ctx,
+                            limit: timeout.max(Duration::from_secs(u64::from(def.timeout_s))),
+                        };
+                        run.run(def, &script)
                     }
                 };
                 progress(CheckProgress::Finished { id, passed });
@@ -240,9 +332,10 @@ mod tests {
         let finished = dir.join("finished");
         let host = strata_transport::Local {
             host: "here".into(),
+            prefix: Vec::new(),
         };
         let started = Instant::now();
-        let (passed, detail) = run_one(
+        let Ran { passed, detail, .. } = run_one(
             &host,
             // In a subshell of its own, as a remote command outlives the ssh that started it.
             &format!(
@@ -270,13 +363,13 @@ mod tests {
     fn a_check_passes_or_fails_by_its_exit_status() {
         let host = strata_transport::Local {
             host: "here".into(),
+            prefix: Vec::new(),
         };
         let quoted = "printf '%s\\n' \"it's fine\"";
-        assert_eq!(
-            run_one(&host, quoted, Duration::from_secs(5)),
-            (true, "it's fine".into())
-        );
-        let (passed, detail) = run_one(&host, "echo broken; exit 3", Duration::from_secs(5));
+        let ran = run_one(&host, quoted, Duration::from_secs(5));
+        assert!(ran.passed && ran.detail == "it's fine" && ran.printed == "it's fine");
+        let Ran { passed, detail, .. } =
+            run_one(&host, "echo broken; exit 3", Duration::from_secs(5));
         assert!(
             !passed && detail.contains("broken") && !detail.contains("no answer"),
             "{detail}"

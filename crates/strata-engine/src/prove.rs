@@ -234,18 +234,28 @@ pub fn prove(model: &Model, catalog: &Catalog, plan: &Plan) -> Result<Vec<OpProb
     for (step, index) in crate::check::targets(catalog, plan) {
         let def = &catalog.service(&step.service).expect("planned").checks[index];
         let ctx = renderer.context(model, host_ids[&*step.host], step, &outputs);
-        match renderer.render(&def.run, &ctx) {
-            Err(message) => report(&step.service, None, message, &step.id),
-            Ok(text) => scripts.push((
-                Script {
-                    language: Language::Sh,
-                    text,
-                    at: None,
-                    service: step.service.to_string(),
-                    what: format!("check `{}`", def.name),
-                },
-                step.id.clone(),
-            )),
+        // The deployer's part sees what the host's part printed: an address stands in.
+        let deployer_ctx = minijinja::context! { printed => "192.0.2.1", ..ctx.clone() };
+        let parts = [
+            (Some(&def.run), &ctx, ""),
+            (def.deployer.as_ref(), &deployer_ctx, " (on the deployer)"),
+            (def.finally.as_ref(), &ctx, " (finally)"),
+        ];
+        for (template, ctx, part) in parts {
+            let Some(template) = template else { continue };
+            match renderer.render(template, ctx) {
+                Err(message) => report(&step.service, None, message, &step.id),
+                Ok(text) => scripts.push((
+                    Script {
+                        language: Language::Sh,
+                        text,
+                        at: None,
+                        service: step.service.to_string(),
+                        what: format!("check `{}`{part}", def.name),
+                    },
+                    step.id.clone(),
+                )),
+            }
         }
     }
     for ((script, step), error) in syntax_errors(scripts) {

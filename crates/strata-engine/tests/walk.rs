@@ -40,7 +40,7 @@ fn catalog_dir(dir: &Path) -> PathBuf {
     std::fs::write(
         catalog.join("services/demo.yaml"),
         format!(
-            "name: demo\nsteps:\n  - action: configure\n    ops:\n      - command: {}\n  - action: start\n    after: [configure]\n    logs: [\"{d}/{{{{ host.name }}}}.why\"]\n    ops:\n      - command: {{ run: \"if grep -qx {{{{ host.name }}}} {d}/fail; then echo the real reason is in the log > {d}/{{{{ host.name }}}}.why; echo Traceback of a shutdown >&2; exit 1; fi\", unless: \"test ! -e {d}/fail\" }}\n      - command: {}\n  - action: check\n    after: [start]\n    ops:\n      - command: {}\nchecks:\n  - name: its log says it was checked\n    on: each\n    run: \"grep -qx check {d}/{{{{ host.name }}}}\"\n  - name: only on a\n    on: each\n    run: \"{{% if host.name == 'a' %}}grep -qx start {d}/a{{% endif %}}\"\n",
+            "name: demo\nsteps:\n  - action: configure\n    ops:\n      - command: {}\n  - action: start\n    after: [configure]\n    logs: [\"{d}/{{{{ host.name }}}}.why\"]\n    ops:\n      - command: {{ run: \"if grep -qx {{{{ host.name }}}} {d}/fail; then echo the real reason is in the log > {d}/{{{{ host.name }}}}.why; echo Traceback of a shutdown >&2; exit 1; fi\", unless: \"test ! -e {d}/fail\" }}\n      - command: {}\n  - action: check\n    after: [start]\n    ops:\n      - command: {}\nchecks:\n  - name: its log says it was checked\n    on: each\n    run: \"grep -qx check {d}/{{{{ host.name }}}}\"\n  - name: only on a\n    on: each\n    run: \"{{% if host.name == 'a' %}}grep -qx start {d}/a{{% endif %}}\"\n  - name: seen from the deployer\n    on: each\n    run: \"{{% if host.name == 'b' %}}touch {d}/b.left; echo b-left-this{{% endif %}}\"\n    deployer: \"test -e {d}/b.left && echo {{{{ printed }}}} >> {d}/deployer\"\n    finally: \"rm {d}/{{{{ host.name }}}}.left\"\n",
             log("configure"),
             log("start"),
             log("check"),
@@ -108,6 +108,7 @@ fn on_target<R>(dir: &Path, f: impl FnOnce(&Target) -> R) -> R {
         let local: Arc<dyn Transport> = Arc::new(OwnLock {
             local: Local {
                 host: h.name.clone(),
+                prefix: Vec::new(),
             },
             deploy_lock: lock_of_the_deploy(dir),
             own_lock: lock_of_host(dir, &h.name).display().to_string(),
@@ -323,7 +324,11 @@ fn checks_run_where_they_apply() {
     let outcomes = on_target(&dir, |target| {
         let (report, _) = deploy_on(target, &dir);
         assert!(report.failures.is_empty(), "{:?}", report.failures);
-        strata_engine::check_reporting(target, &[], Duration::from_secs(30), &|e| {
+        let deployer = Local {
+            host: "deployer".into(),
+            prefix: Vec::new(),
+        };
+        strata_engine::check_reporting(target, &deployer, &[], Duration::from_secs(30), &|e| {
             told.lock().unwrap().push(e)
         })
         .unwrap()
@@ -346,7 +351,7 @@ fn checks_run_where_they_apply() {
     }
     assert_eq!(
         (planned.len(), dropped, started, finished),
-        (4, 1, 3, 3),
+        (6, 2, 4, 4),
         "{told:?}"
     );
     // A host's checks that do not apply leave the totals before any of its checks starts, so
@@ -371,7 +376,15 @@ fn checks_run_where_they_apply() {
             ("a", "its log says it was checked", true),
             ("a", "only on a", true),
             ("b", "its log says it was checked", true),
+            ("b", "seen from the deployer", true),
         ]
     );
+    // The deployer ran once, with what the host printed last, while what the host left was
+    // there; then the host removed it.
+    assert_eq!(
+        std::fs::read_to_string(dir.join("deployer")).unwrap(),
+        "b-left-this\n"
+    );
+    assert!(!dir.join("b.left").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -178,6 +178,9 @@ fn lost_link(stderr: &str) -> bool {
 /// The deployer's own machine.
 pub struct Local {
     pub host: String,
+    /// Words run before `sh` (the lab's `nsenter --net=...`, to look at a lab from inside
+    /// its network), empty for this machine's own.
+    pub prefix: Vec<String>,
 }
 
 impl Transport for Local {
@@ -186,8 +189,10 @@ impl Transport for Local {
     }
 
     fn run(&self, script: &str, timeout: Duration) -> Result<Output, TransportError> {
-        let mut cmd = Command::new("sh");
-        cmd.arg("-s");
+        let mut words = self.prefix.clone();
+        words.extend(["sh".to_owned(), "-s".to_owned()]);
+        let mut cmd = Command::new(&words[0]);
+        cmd.args(&words[1..]);
         run_with_timeout(&mut cmd, script, timeout, &self.host)
     }
 }
@@ -274,6 +279,7 @@ mod tests {
     fn local_runs_scripts_and_reports_status() {
         let local = Local {
             host: "deployer".into(),
+            prefix: Vec::new(),
         };
         let out = local
             .run("echo out; echo err >&2; exit 4", Duration::from_secs(5))
@@ -295,6 +301,7 @@ mod tests {
     fn a_script_that_hangs_times_out() {
         let local = Local {
             host: "deployer".into(),
+            prefix: Vec::new(),
         };
         let started = Instant::now();
         let err = local

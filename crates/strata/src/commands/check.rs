@@ -35,7 +35,8 @@ pub fn run(
     let plan = strata_plan::build(model, &loaded.catalog)?;
     let dir = super::deploy::cloud_dir(home, &model.cloud);
     let state = Arc::new(super::deploy::deployed_state(home, model, &args.spec)?);
-    let (inventory, _) = super::deploy::inventory(home, model, &dir, ssh_config, false)?;
+    let (inventory, in_lab) = super::deploy::inventory(home, model, &dir, ssh_config, false)?;
+    let deployer = super::deploy::deployer(home, model, in_lab && ssh_config.is_none());
     let target = strata_engine::Target {
         model,
         catalog: &loaded.catalog,
@@ -67,8 +68,13 @@ pub fn run(
             (None, _) => {}
         }
     };
-    let results =
-        strata_engine::check_reporting(&target, services, Duration::from_secs(60), &progress);
+    let results = strata_engine::check_reporting(
+        &target,
+        &deployer,
+        services,
+        Duration::from_secs(60),
+        &progress,
+    );
     if let Some(view) = live.into_inner().unwrap_or_else(|e| e.into_inner()) {
         view.finish();
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use strata_engine::{DeployLock, DeployOptions, Event, Inventory, Redactor, State};
-use strata_transport::{Ssh, Transport};
+use strata_transport::{Local, Ssh, Transport};
 
 use crate::cli::SpecArgs;
 use crate::printer::Printer;
@@ -81,10 +81,7 @@ pub(super) fn inventory(
                 address: h.ip.to_string(),
                 user: "root".into(),
                 config: Some(lab.ssh_config()),
-                prefix: vec![
-                    "nsenter".into(),
-                    format!("--net={}/{}", strata_sys::NETNS_DIR, lab.fabric_netns()),
-                ],
+                prefix: into_lab_network(&lab),
                 control_dir: control_dir.clone(),
                 connect_timeout: Duration::from_secs(10),
             }
@@ -102,6 +99,27 @@ pub(super) fn inventory(
         inventory.insert(h.name.clone(), Arc::new(transport) as Arc<dyn Transport>);
     }
     Ok((inventory, in_lab))
+}
+
+/// This machine as the cloud's outside: inside the lab's network when the cloud is a lab
+/// (where the lab's routers, and so the deployer's view of the sites, are), else as it is.
+pub(super) fn deployer(home: &Path, model: &strata_model::Model, in_lab: bool) -> Local {
+    Local {
+        host: "the deployer".into(),
+        prefix: if in_lab {
+            into_lab_network(&strata_lab::LabState::new(home, &model.cloud))
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+/// The words that run a command in the lab's network, where its sites' routers are.
+fn into_lab_network(lab: &strata_lab::LabState) -> Vec<String> {
+    vec![
+        "nsenter".into(),
+        format!("--net={}/{}", strata_sys::NETNS_DIR, lab.fabric_netns()),
+    ]
 }
 
 /// How `strata deploy` was asked to run.
