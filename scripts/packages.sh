@@ -3,8 +3,9 @@
 
 # Building strata: a C compiler and linker for Rust (the Rust toolchain is expected present).
 BUILD_PACKAGES=(gcc libc6-dev)
-# The lab: images (debootstrap), hosts (systemd-nspawn), networks (ip), SSH, namespaces.
-LAB_PACKAGES=(debootstrap systemd-container iproute2 openssh-client util-linux)
+# The lab: images (debootstrap), hosts (systemd-nspawn), networks (ip), SSH, namespaces, and
+# ping, with which `strata check` sees a floating IP answer from the deployer.
+LAB_PACKAGES=(debootstrap systemd-container iproute2 openssh-client util-linux iputils-ping)
 # The tests only: Debian's Chromium, the headless browser that watches the deploy's page, and
 # strace, which records every command line a lab host runs (no secret may be on one).
 TEST_PACKAGES=(chromium strace)

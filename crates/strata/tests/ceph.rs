@@ -71,8 +71,14 @@ fn the_hci_cluster_deploys_heals_and_keeps_its_data() {
         "{check}"
     );
     let computes = [("hci-0", "nova"), ("hci-1", "nova"), ("hci-2", "nova")];
-    let dhcp = [("ctl-0", "nova"), ("ctl-1", "nova"), ("ctl-2", "nova")];
-    assert_workloads(LAB, "ctl-0", &computes, &dhcp, 6);
+    assert!(
+        check.contains(
+            "ok   central/ctl-0 neutron-l3: a server on this site's network, with a floating IP"
+        ),
+        "{check}"
+    );
+    let controllers = [("ctl-0", "nova"), ("ctl-1", "nova"), ("ctl-2", "nova")];
+    assert_workloads(LAB, "ctl-0", &computes, (&controllers, &controllers), 6);
     let (_, osds) = on("ctl-0", "ceph osd stat -f json");
     let osds: serde_json::Value = serde_json::from_str(&osds).unwrap();
     assert_eq!(

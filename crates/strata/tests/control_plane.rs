@@ -227,6 +227,7 @@ fn all_in_one_deploys_and_passes_its_checks() {
         "placement",
         "nova-api",
         "neutron-dhcp",
+        "neutron-l3",
         "etcd",
         "cinder-volume",
         "cinder-backup",
@@ -272,7 +273,15 @@ fn all_in_one_deploys_and_passes_its_checks() {
             && stack.contains("deleted"),
         "{stack}"
     );
-    assert_workloads(lab, "aio-0", &[("aio-0", "nova")], &[("aio-0", "nova")], 1);
+    // A server with a floating IP on the provider network answered ping from the deployer.
+    let outside = said("neutron-l3");
+    assert!(
+        outside.contains("floating IP 192.168.10.")
+            && outside.contains("from the deployer: 3 packets transmitted, 3 received"),
+        "{outside}"
+    );
+    let here = [("aio-0", "nova")];
+    assert_workloads(lab, "aio-0", &here, (&here, &here), 1);
     // Heat through the standard client: its engine up, and a stack it lists.
     let (ok_, engines) = on_lab_host(
         lab,

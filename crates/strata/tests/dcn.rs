@@ -5,7 +5,7 @@
 //! each region's Glance; one client reaches every cluster by name; servers boot in every
 //! availability zone, each from a clone in its own site's cluster, with an address from its
 //! site's DHCP agents (and one on central's network across the WAN, with full-size pings);
-//! each zone's volumes are clones and writes in its own cluster, refused to another zone's
+//! a floating IP on central's provider network answers ping from the deployer; each zone's volumes are clones and writes in its own cluster, refused to another zone's
 //! servers, backed up and restored at home; a re-deploy changes nothing; with cinder-volume
 //! stopped on one node of an edge's Cinder cluster, the site still makes volumes and the
 //! check names the stopped host. (The growth is by dcn1 rather than by the dcn2 override:
@@ -111,6 +111,17 @@ fn checks_pass(args: &[&str], zones: &[&str]) -> BTreeMap<String, String> {
             "a server in zone {zone} on central's network: {wan}"
         );
     }
+    // A server on central's network, with a floating IP on central's provider network,
+    // answered ping from the deployer (this machine, in the lab's network).
+    assert!(
+        results.iter().any(|r| r["service"] == "neutron-l3"
+            && r["host"] == "ctl-0"
+            && r["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("floating IP 192.168.10.")
+                    && d.contains("from the deployer: 3 packets transmitted, 3 received"))),
+        "a floating IP answered the deployer: {results:#?}"
+    );
     results
         .iter()
         .filter(|r| {
@@ -201,7 +212,8 @@ fn the_edge_cloud_deploys_copies_images_and_grows_by_one_site() {
         ("dcn1-compute-0", "dcn1"),
     ];
     // Every host with a compute or a controller has a linuxbridge agent: 3 + 2 + 4 + 1.
-    assert_workloads(LAB, "ctl-0", &computes, &dhcp, 10);
+    let l3 = [("ctl-0", "nova"), ("ctl-1", "nova"), ("ctl-2", "nova")];
+    assert_workloads(LAB, "ctl-0", &computes, (&dhcp, &l3), 10);
     for host in ["ctl-0", "dcn0-0", "dcn1-compute-0"] {
         assert!(
             copies.contains_key(host),

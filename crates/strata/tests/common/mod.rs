@@ -149,16 +149,20 @@ impl Drop for LabGuard {
     }
 }
 
+/// A host and its availability zone.
+pub type HostInZone<'a> = (&'a str, &'a str);
+
 /// What an operator sees with the `openstack` client on `controller` once compute and
 /// networking are deployed: every compute of the spec up and a hypervisor, in its site's
 /// availability zone and in Placement, and every Neutron agent alive in its zone.
-/// `computes` is (host, availability zone), `dhcp` (host, zone) of each DHCP agent, and
-/// `hosts_with_l2` the number of linuxbridge agents (one per host that has one).
+/// `computes` is (host, availability zone), `dhcp` and `l3` (host, zone) of each DHCP and
+/// L3 agent, and `hosts_with_l2` the number of linuxbridge agents (one per host that has
+/// one).
 pub fn assert_workloads(
     lab: &str,
     controller: &str,
     computes: &[(&str, &str)],
-    dhcp: &[(&str, &str)],
+    (dhcp, l3): (&[HostInZone], &[HostInZone]),
     hosts_with_l2: usize,
 ) {
     fn sorted(items: impl IntoIterator<Item = String>) -> Vec<String> {
@@ -224,14 +228,27 @@ pub fn assert_workloads(
         agents.iter().all(|a| a.contains(" True ")),
         "every agent alive: {agents:?}"
     );
-    for (h, z) in dhcp {
+    for (h, z, binary) in dhcp
+        .iter()
+        .map(|(h, z)| (h, z, "neutron-dhcp-agent"))
+        .chain(l3.iter().map(|(h, z)| (h, z, "neutron-l3-agent")))
+    {
         assert!(
             agents
                 .iter()
-                .any(|a| a.starts_with(&format!("{h} {z} ")) && a.ends_with(" neutron-dhcp-agent")),
-            "a DHCP agent on {h} in zone {z}: {agents:?}"
+                .any(|a| a.starts_with(&format!("{h} {z} ")) && a.ends_with(&format!(" {binary}"))),
+            "{binary} on {h} in zone {z}: {agents:?}"
         );
     }
+    let routers = agents
+        .iter()
+        .filter(|a| a.ends_with(" neutron-l3-agent"))
+        .count();
+    assert_eq!(
+        routers,
+        l3.len(),
+        "an L3 agent where the spec puts one: {agents:?}"
+    );
     let l2 = agents
         .iter()
         .filter(|a| a.contains("neutron-linuxbridge-agent"))
