@@ -237,6 +237,10 @@ pub struct Service {
     pub prepared_only: bool,
     pub ceph: CephUse,
     pub needs: Vec<String>,
+    /// Services that must run at the service's own site, each with why (nova-compute's
+    /// guests take their addresses from the site's DHCP agents). Checked by validate only:
+    /// no order follows from it.
+    pub site_needs: Vec<(String, String)>,
     pub steps: Vec<StepDef>,
     /// Steps done for other services' traits, by hook (`database`, `messaging-user`,
     /// `api-registration`); the planner places them, the subject is in their context.

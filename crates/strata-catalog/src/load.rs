@@ -298,6 +298,7 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
             "deployed",
             "ceph",
             "needs",
+            "site_needs",
             "steps",
             "provides",
             "checks",
@@ -478,6 +479,13 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
             diags,
         ),
         needs: strings(r.get("needs"), "`needs`", diags),
+        site_needs: named_entries(r.get("site_needs"), "`site_needs`", diags)
+            .into_iter()
+            .filter_map(|(need, why)| {
+                let why = string(Some(why), "the reason of a `site_needs` entry", diags)?;
+                Some((need.value, why.value))
+            })
+            .collect(),
         steps,
         provides,
         checks,
@@ -904,7 +912,8 @@ fn check(catalog: &Catalog, diags: &mut Diagnostics) {
         }
     }
     for service in catalog.services.values() {
-        for need in &service.needs {
+        let site_needs = service.site_needs.iter().map(|(n, _)| n);
+        for need in service.needs.iter().chain(site_needs) {
             if !catalog.services.contains_key(need) {
                 diags.push(Diagnostic::error(
                     service.loc,
@@ -1264,6 +1273,33 @@ mod tests {
         assert_eq!(n.packages, ["nova-api"]);
         assert_eq!(n.guest, ["linux-image-amd64"]);
         assert!(!said.contains("`g++-12`"), "{said}");
+    }
+
+    #[test]
+    fn site_needs_name_known_services_and_say_why() {
+        let (catalog, said) = catalog_of(
+            &[
+                ("services/d.yaml", "name: d\nsteps: [{ action: start }]\n"),
+                ("services/n.yaml", "name: n\nsite_needs: { d: \"it serves n's guests\" }\nsteps: [{ action: start }]\n"),
+            ],
+            false,
+        );
+        assert!(!said.contains("error:"), "{said}");
+        assert_eq!(
+            catalog.service("n").unwrap().site_needs,
+            [("d".to_owned(), "it serves n's guests".to_owned())]
+        );
+        let (_, said) = catalog_of(
+            &[(
+                "services/n.yaml",
+                "name: n\nsite_needs: { nope: why }\nsteps: [{ action: start }]\n",
+            )],
+            false,
+        );
+        assert!(
+            said.contains("service `n` needs unknown service `nope`"),
+            "{said}"
+        );
     }
 
     #[test]

@@ -41,6 +41,13 @@ pub(crate) fn check(ctx: &Ctx, model: &Model, diags: &mut Diagnostics) {
                 .filter(|n| !reach(n))
                 .map(|n| (n.clone(), "they depend on it"))
                 .collect();
+            lacks.extend(
+                service
+                    .site_needs
+                    .iter()
+                    .filter(|(n, _)| !at[site_id].contains_key(n.as_str()))
+                    .map(|(n, why)| (n.clone(), why.as_str())),
+            );
             let servers = &model.servers;
             if service.messaging && !reach(&servers.messaging) {
                 lacks.push((
@@ -73,12 +80,17 @@ pub(crate) fn check(ctx: &Ctx, model: &Model, diags: &mut Diagnostics) {
             }
         }
         for (need, users, host, why) in missing {
-            // A service used at its own site only (`reach: site`, Ceph daemons) cannot come
-            // from the central site: offer only this one.
+            // A service used at its own site only (`reach: site`, Ceph daemons, or one its
+            // users need there) cannot come from the central site: offer only this one.
             let site_only = ctx
                 .catalog
                 .service(&need)
-                .is_some_and(|d| d.reach == Reach::Site);
+                .is_some_and(|d| d.reach == Reach::Site)
+                || users.iter().any(|u| {
+                    ctx.catalog
+                        .service(u)
+                        .is_some_and(|s| s.site_needs.iter().any(|(n, _)| *n == need))
+                });
             let scope = if cp == site_id || site_only {
                 format!("site `{}`", site.name)
             } else {
