@@ -77,8 +77,9 @@ fn the_hci_cluster_deploys_heals_and_keeps_its_data() {
         ),
         "{check}"
     );
-    let controllers = [("ctl-0", "nova"), ("ctl-1", "nova"), ("ctl-2", "nova")];
-    assert_workloads(LAB, "ctl-0", &computes, (&controllers, &controllers), 6);
+    let dhcp = [("ctl-0", "nova"), ("ctl-1", "nova"), ("ctl-2", "nova")];
+    // One L3 agent, on the first controller (see catalog/services/neutron-l3.yaml).
+    assert_workloads(LAB, "ctl-0", &computes, (&dhcp, &[("ctl-0", "nova")]), 6);
     let (_, osds) = on("ctl-0", "ceph osd stat -f json");
     let osds: serde_json::Value = serde_json::from_str(&osds).unwrap();
     assert_eq!(
