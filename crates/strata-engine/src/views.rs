@@ -47,8 +47,11 @@ struct ApiView {
     service_type: String,
     port: u16,
     path: String,
-    /// The endpoint: the site's API address (VIP or HAProxy host), else the first API host.
+    /// The endpoint the cloud's services use (internal and admin): the site's API address
+    /// (VIP or HAProxy host), else the first API host.
     url: String,
+    /// The endpoint users use: at the site's public VIP when it has one, else `url`.
+    public_url: String,
     region: String,
     hosts: Vec<Member>,
 }
@@ -101,8 +104,10 @@ struct MessagingView {
 
 #[derive(Serialize)]
 struct IdentityView {
-    /// The identity endpoint the step's site uses.
+    /// The identity endpoint the step's site uses (internal).
     url: String,
+    /// Its public endpoint, for users' credentials.
+    public_url: String,
     /// The region of the step's site.
     region: String,
 }
@@ -270,6 +275,7 @@ impl Views {
                         let hosts = model.hosts_running(site, &s.name);
                         let first = *hosts.first()?;
                         let address = model.api_address(site).unwrap_or(model.hosts[first].ip);
+                        let public = model.sites[site].public_vip.unwrap_or(address);
                         Some(ApiView {
                             service: s.name.clone(),
                             project: project(&s.name).to_owned(),
@@ -277,6 +283,7 @@ impl Views {
                             port: api.port,
                             path: api.path.clone(),
                             url: format!("http://{address}:{}{}", api.port, api.path),
+                            public_url: format!("http://{public}:{}{}", api.port, api.path),
                             region: model.api_region(site),
                             hosts: hosts.iter().map(|&h| member(model, h)).collect(),
                         })
@@ -409,6 +416,7 @@ pub(crate) fn context(
         .api(model, site_id, &servers.identity)
         .map(|k| IdentityView {
             url: k.url.clone(),
+            public_url: k.public_url.clone(),
             region: site.region.clone(),
         });
     // Every deployed API as this site reaches it (its own, else its central site's), by
@@ -464,6 +472,7 @@ pub(crate) fn context(
             region => site.region.clone(),
             availability_zone => site.availability_zone.clone(),
             vip => site.vip.map(|v| v.to_string()),
+            public_vip => site.public_vip.map(|v| v.to_string()),
             api_address => model.api_address(site_id).map(|a| a.to_string()),
             kind => if site.kind == SiteKind::Edge { "edge" } else { "central" },
             // The sites whose control plane this one is (a central site's edges).
@@ -638,8 +647,8 @@ fn stable_hash(text: &str) -> u32 {
     })
 }
 
-/// Every region with APIs and the identity endpoint that serves it, in site order: a
-/// central site's region, and an edge site's own region (its APIs, served by its central
+/// Every region with APIs and the (public) identity endpoint that serves it, in site order:
+/// a central site's region, and an edge site's own region (its APIs, served by its central
 /// site's Keystone).
 pub(crate) fn identity_endpoints(model: &Model, catalog: &Catalog) -> Vec<(String, String)> {
     let views = Views::new(model, catalog);
@@ -653,7 +662,7 @@ pub(crate) fn identity_endpoints(model: &Model, catalog: &Catalog) -> Vec<(Strin
             .iter()
             .any(|a| a.service == model.servers.identity);
         if (own || !views.apis[id].is_empty()) && !out.iter().any(|(r, _)| *r == region) {
-            out.push((region, identity.url.clone()));
+            out.push((region, identity.public_url.clone()));
         }
     }
     out

@@ -75,8 +75,10 @@ impl LabSpec {
                     problems.push(format!("node `{}` has {gateway}, the address the lab router takes on site `{}`: give it another address", model.hosts[h].name, site.name));
                 }
             }
-            if site.vip == Some(gateway) {
-                problems.push(format!("the VIP of site `{}` is {gateway}, the address the lab router takes: choose another", site.name));
+            for (what, vip) in [("VIP", site.vip), ("public VIP", site.public_vip)] {
+                if vip == Some(gateway) {
+                    problems.push(format!("the {what} of site `{}` is {gateway}, the address the lab router takes: choose another", site.name));
+                }
             }
             sites.push(LabSite {
                 name: site.name.clone(),

@@ -399,6 +399,22 @@ fn sites_and_hosts<'a>(ctx: &mut Ctx<'a>, model: &mut Model, diags: &mut Diagnos
                 diags,
             );
         }
+        if let Some(public) = &site.public_vip {
+            check_address(
+                public,
+                &format!("public VIP of site `{site_name}`"),
+                subnet,
+                site_name,
+                &mut addresses,
+                diags,
+            );
+            if site.vip.is_none() {
+                diags.push(
+                    Diagnostic::error(public.loc, format!("site `{site_name}` has a public VIP but no `vip`"))
+                        .with_help("add `vip:`, the address the cloud's own services use (internal endpoints); users use the public one"),
+                );
+            }
+        }
         let mut hosts = Vec::new();
         for node in &site.nodes {
             let name = &node.name;
@@ -503,6 +519,7 @@ fn sites_and_hosts<'a>(ctx: &mut Ctx<'a>, model: &mut Model, diags: &mut Diagnos
             control_plane,
             subnet,
             vip: site.vip.as_ref().map(|v| v.value),
+            public_vip: site.public_vip.as_ref().map(|v| v.value),
             region,
             availability_zone,
             wan_latency_ms: site

@@ -79,6 +79,8 @@ pub struct Site {
     pub control_plane: SiteId,
     pub subnet: IpNet,
     pub vip: Option<IpAddr>,
+    /// Where users reach the site's APIs (the public endpoints), when not at `vip`.
+    pub public_vip: Option<IpAddr>,
     pub region: String,
     pub availability_zone: String,
     pub wan_latency_ms: u32,

@@ -55,6 +55,9 @@ pub struct RawSite {
     pub edge_of: Option<Spanned<String>>,
     pub subnet: Option<Spanned<IpNet>>,
     pub vip: Option<Spanned<IpAddr>>,
+    /// Where users reach the site's APIs, when not at `vip` (which then serves the cloud's own
+    /// traffic: the internal and admin endpoints).
+    pub public_vip: Option<Spanned<IpAddr>>,
     pub region: Option<Spanned<String>>,
     pub availability_zone: Option<Spanned<String>>,
     pub wan_latency_ms: Option<Spanned<u32>>,

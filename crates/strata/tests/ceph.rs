@@ -80,6 +80,28 @@ fn the_hci_cluster_deploys_heals_and_keeps_its_data() {
     let dhcp = [("ctl-0", "nova"), ("ctl-1", "nova"), ("ctl-2", "nova")];
     // One L3 agent, on the first controller (see catalog/services/neutron-l3.yaml).
     assert_workloads(LAB, "ctl-0", &computes, (&dhcp, &[("ctl-0", "nova")]), 6);
+    // Internal traffic has endpoints of its own: every API's public endpoint is at the public
+    // VIP, its internal and admin ones at the VIP; users' credentials name the public one.
+    let (listed, endpoints) = on(
+        "ctl-0",
+        ". /root/openrc && openstack endpoint list -f value -c Interface -c URL",
+    );
+    assert!(listed, "{endpoints}");
+    let endpoints: Vec<&str> = endpoints.lines().collect();
+    assert_eq!(endpoints.len(), 21, "7 APIs x 3 interfaces: {endpoints:?}");
+    for e in &endpoints {
+        let at = if e.starts_with("public ") {
+            "10.10.0.6"
+        } else {
+            "10.10.0.5"
+        };
+        assert!(
+            e.contains(&format!(" http://{at}:")),
+            "{e} at {at}: {endpoints:?}"
+        );
+    }
+    let (_, openrc) = on("ctl-0", "grep OS_AUTH_URL /root/openrc || true");
+    assert_eq!(openrc.trim(), "export OS_AUTH_URL=http://10.10.0.6:5000/v3");
     let (_, osds) = on("ctl-0", "ceph osd stat -f json");
     let osds: serde_json::Value = serde_json::from_str(&osds).unwrap();
     assert_eq!(
