@@ -81,7 +81,44 @@ pub fn compile(raw: &RawSpec, catalog: &Catalog, diags: &mut Diagnostics) -> Opt
     crate::galera::clusters(&ctx, &mut model, diags);
     crate::glance::stores(&ctx, &mut model, diags);
     crate::deps::check(&ctx, &model, diags);
+    fronts_without_a_vip(&ctx, &model, diags);
     (!diags.has_errors()).then_some(model)
+}
+
+/// A site whose APIs have fronts on several nodes but no VIP is reached through the first of
+/// them only: that node's loss takes the site's APIs, though others could serve them.
+fn fronts_without_a_vip(ctx: &Ctx, model: &Model, diags: &mut Diagnostics) {
+    for site in model.sites.iter().filter(|s| s.vip.is_none()) {
+        let fronts: Vec<HostId> = site
+            .hosts
+            .iter()
+            .copied()
+            .filter(|&h| model.hosts[h].runs(&model.servers.api_front))
+            .collect();
+        if let [first, _, ..] = fronts[..] {
+            let names: Vec<&str> = fronts
+                .iter()
+                .map(|&h| model.hosts[h].name.as_str())
+                .collect();
+            diags.push(
+                Diagnostic::warning(
+                    ctx.role_loc(first),
+                    format!(
+                        "site `{}` has {} on {} nodes ({}) but no `vip`: clients reach its APIs through `{}` alone, and its loss takes them",
+                        site.name,
+                        model.servers.api_front,
+                        fronts.len(),
+                        names.join(", "),
+                        names[0]
+                    ),
+                )
+                .with_help(format!(
+                    "add `vip: <a free address of {}>` to site `{}`: keepalived moves it between those nodes",
+                    site.subnet, site.name
+                )),
+            );
+        }
+    }
 }
 
 /// Host, site and cluster names become host names, step ids and file names: keep them plain.

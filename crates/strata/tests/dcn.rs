@@ -6,7 +6,8 @@
 //! availability zone, each from a clone in its own site's cluster, with an address from its
 //! site's DHCP agents (and one on central's network across the WAN, with full-size pings);
 //! a floating IP on central's provider network answers ping from the deployer; each zone's volumes are clones and writes in its own cluster, refused to another zone's
-//! servers, backed up and restored at home; a re-deploy changes nothing; with cinder-volume
+//! servers, backed up and restored at home; a re-deploy changes nothing; dcn0's Glance
+//! answers at its VIP with HAProxy stopped on the node that held it; with cinder-volume
 //! stopped on one node of an edge's Cinder cluster, the site still makes volumes and the
 //! check names the stopped host. (The growth is by dcn1 rather than by the dcn2 override:
 //! with Cinder the example and a fourth site do not fit together in this machine's 24 GiB;
@@ -254,6 +255,26 @@ fn the_edge_cloud_deploys_copies_images_and_grows_by_one_site() {
         changed(&again).is_empty(),
         "a re-deploy changes nothing: {:?}",
         changed(&again)
+    );
+
+    // dcn0's APIs have a VIP: with HAProxy stopped on the node that holds it, keepalived moves
+    // it to another of dcn0's nodes and dcn0's Glance still answers there (before, dcn0's
+    // Glance was reached through dcn0-3's HAProxy alone).
+    let holder = ["dcn0-0", "dcn0-1", "dcn0-2", "dcn0-3"]
+        .into_iter()
+        .find(|h| on(h, "ip -o -4 addr show to 10.20.0.5/32 | grep -q .").0)
+        .expect("a dcn0 node holds dcn0's VIP");
+    assert!(on(holder, "systemctl stop haproxy").0);
+    let (moved, said) = on(
+        "ctl-0",
+        // Glance's root answers 300 (its versions).
+        "for i in $(seq 30); do python3 -c \"import urllib.request as u, urllib.error as e\ntry: u.urlopen('http://10.20.0.5:9292/', timeout=3)\nexcept e.HTTPError as x: raise SystemExit(x.code != 300)\nexcept OSError: raise SystemExit(1)\" && exit 0; sleep 1; done; exit 1",
+    );
+    let (still_held, _) = on(holder, "ip -o -4 addr show to 10.20.0.5/32 | grep -q .");
+    assert!(on(holder, "systemctl start haproxy").0);
+    assert!(
+        moved && !still_held,
+        "dcn0's Glance answers at its VIP with {holder}'s HAProxy stopped: {said}"
     );
 
     // A node down: with cinder-volume stopped on dcn0-1, dcn0's Cinder cluster still makes,
