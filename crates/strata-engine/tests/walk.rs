@@ -246,14 +246,16 @@ fn a_failed_step_stops_only_what_depends_on_it() {
 #[test]
 fn a_step_waits_for_an_earlier_runs_command_still_running_on_its_host() {
     let dir = scratch("held");
-    // On each host, an earlier run's command that holds the host's lock for 1.5 s.
+    // On each host, an earlier run's command that holds the host's lock for 4 s: long enough
+    // that the run reaches its steps while it is held, on a machine busy with other work
+    // (1.5 s was not, beside a lab deploy).
     let mut holders = Vec::new();
     for host in ["a", "b"] {
         let lock = lock_of_host(&dir, host);
         holders.push(
             std::process::Command::new("flock")
                 .arg(&lock)
-                .args(["sleep", "1.5"])
+                .args(["sleep", "4"])
                 .spawn()
                 .unwrap(),
         );
