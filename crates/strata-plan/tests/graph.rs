@@ -151,8 +151,9 @@ fn edges_wait_for_the_central_control_plane_and_ceph_export() {
             step.id
         );
     }
-    // A ScaleOut node reaches Glance through its HAProxy; edge APIs wait for the site's HAProxy.
-    assert!(needs("dcn0/dcn0-0/glance-api:ready").contains(&"dcn0/dcn0-3/haproxy:ready"));
+    // Edge APIs wait for the site's HAProxy (on every DistributedComputeHCI node and the
+    // ScaleOut one, its VIP placed by the first's ready step).
+    assert!(needs("dcn0/dcn0-0/glance-api:ready").contains(&"dcn0/dcn0-0/haproxy:ready"));
 }
 
 /// Glance restarts to learn a store, and a restart drops the imports it runs: the guest's
