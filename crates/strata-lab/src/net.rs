@@ -85,35 +85,11 @@ pub(crate) fn fabric(
         ],
     )?;
     for site in &spec.sites {
-        let bridge = ifname('b', &site.name);
-        if !link_exists(&fabric, &bridge) {
-            ip(&["-n", &fabric, "link", "add", &bridge, "type", "bridge"])?;
-            ip(&[
-                "-n",
-                &fabric,
-                "addr",
-                "add",
-                &format!("{}/{}", site.gateway, site.subnet.prefix_len()),
-                "dev",
-                &bridge,
-            ])?;
-        }
-        ip(&["-n", &fabric, "link", "set", &bridge, "up"])?;
+        let routed = format!("{}/{}", site.gateway, site.subnet.prefix_len());
+        router_bridge(&fabric, &ifname('b', &site.name), &routed)?;
         if let Some(provider) = &site.provider {
-            let bridge = ifname('p', &site.name);
-            if !link_exists(&fabric, &bridge) {
-                ip(&["-n", &fabric, "link", "add", &bridge, "type", "bridge"])?;
-                ip(&[
-                    "-n",
-                    &fabric,
-                    "addr",
-                    "add",
-                    &format!("{}/{}", provider.gateway, provider.subnet.prefix_len()),
-                    "dev",
-                    &bridge,
-                ])?;
-            }
-            ip(&["-n", &fabric, "link", "set", &bridge, "up"])?;
+            let routed = format!("{}/{}", provider.gateway, provider.subnet.prefix_len());
+            router_bridge(&fabric, &ifname('p', &site.name), &routed)?;
         }
     }
     if spec.sites.len() < 2 {
@@ -146,6 +122,34 @@ pub(crate) fn fabric(
         "-n", &fabric, "route", "replace", "default", "dev", WAN_DEVICE, "table", WAN_TABLE,
     ])?;
     Ok(Some(router))
+}
+
+/// A bridge of the fabric, made if missing, with the router's address `routed` on it, up.
+fn router_bridge(fabric: &str, bridge: &str, routed: &str) -> Result<(), LabError> {
+    if !link_exists(fabric, bridge) {
+        ip(&["-n", fabric, "link", "add", bridge, "type", "bridge"])?;
+        ip(&["-n", fabric, "addr", "add", routed, "dev", bridge])?;
+    }
+    ip(&["-n", fabric, "link", "set", bridge, "up"])?;
+    Ok(())
+}
+
+/// A cable from a bridge of the fabric to a host: a veth `outside` on `bridge`, its peer
+/// `inside` in the host's namespace, both up.
+fn cable(
+    fabric: &str,
+    bridge: &str,
+    outside: &str,
+    netns: &str,
+    inside: &str,
+) -> Result<(), LabError> {
+    ip(&[
+        "-n", fabric, "link", "add", outside, "type", "veth", "peer", "name", inside, "netns",
+        netns,
+    ])?;
+    ip(&["-n", fabric, "link", "set", outside, "master", bridge, "up"])?;
+    ip(&["-n", netns, "link", "set", inside, "up"])?;
+    Ok(())
 }
 
 fn start_router(
@@ -246,21 +250,13 @@ pub(crate) fn host_network(
             host.name, host.site
         ))
     })?;
-    let peer = ifname('v', &host.name);
-    ip(&[
-        "-n", &fabric, "link", "add", &peer, "type", "veth", "peer", "name", "eth0", "netns",
-        &netns,
-    ])?;
-    ip(&[
-        "-n",
+    cable(
         &fabric,
-        "link",
-        "set",
-        &peer,
-        "master",
         &ifname('b', &site.name),
-        "up",
-    ])?;
+        &ifname('v', &host.name),
+        &netns,
+        "eth0",
+    )?;
     ip(&[
         "-n",
         &netns,
@@ -270,7 +266,6 @@ pub(crate) fn host_network(
         "dev",
         "eth0",
     ])?;
-    ip(&["-n", &netns, "link", "set", "eth0", "up"])?;
     ip(&[
         "-n",
         &netns,
@@ -283,32 +278,13 @@ pub(crate) fn host_network(
     if let Some(provider) = &site.provider {
         // A second cable, to the site's provider bridge: no address of the host's own (Neutron
         // bridges it for routers, floating IPs and servers on the provider network).
-        let peer = ifname('q', &host.name);
-        ip(&[
-            "-n",
+        cable(
             &fabric,
-            "link",
-            "add",
-            &peer,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &provider.interface,
-            "netns",
-            &netns,
-        ])?;
-        ip(&[
-            "-n",
-            &fabric,
-            "link",
-            "set",
-            &peer,
-            "master",
             &ifname('p', &site.name),
-            "up",
-        ])?;
-        ip(&["-n", &netns, "link", "set", &provider.interface, "up"])?;
+            &ifname('q', &host.name),
+            &netns,
+            &provider.interface,
+        )?;
     }
     Ok(())
 }

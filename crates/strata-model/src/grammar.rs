@@ -27,10 +27,15 @@ pub(crate) fn device(name: &str) -> Option<String> {
 /// A Ceph pool, a Ceph client user, a Keystone region or an availability zone: letters,
 /// digits, `_`, `-` and `.`, starting with a letter or digit, at most 63.
 pub(crate) fn word(value: &str) -> bool {
+    plain(value, 63, u8::is_ascii_alphanumeric)
+}
+
+/// 1 to `max` letters, digits, `_`, `-` and `.`, the first one that `first` accepts.
+fn plain(value: &str, max: usize, first: fn(&u8) -> bool) -> bool {
     let b = value.as_bytes();
     !b.is_empty()
-        && b.len() <= 63
-        && b[0].is_ascii_alphanumeric()
+        && b.len() <= max
+        && first(&b[0])
         && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || b"_-.".contains(c))
 }
@@ -55,12 +60,7 @@ pub(crate) fn check_word(value: &Spanned<String>, what: &str, diags: &mut Diagno
 /// A network interface name as Linux allows it: 1 to 15 letters, digits, `_`, `-`, `.`,
 /// starting with a letter (so never an option, a path or `.`).
 pub(crate) fn interface(value: &str) -> bool {
-    let b = value.as_bytes();
-    !b.is_empty()
-        && b.len() <= 15
-        && b[0].is_ascii_alphabetic()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || b"_-.".contains(c))
+    plain(value, 15, u8::is_ascii_alphabetic)
 }
 
 /// An absolute path on the deployer: no `..`, no control characters.
