@@ -535,7 +535,10 @@ fn database_view(
         .copied()
         .filter(|&m| model.hosts[m].site == site)
         .collect();
-    let fronted = model.sites[site].vip.is_some()
+    // The site's HAProxy fronts a cluster only where it has members (an edge's VIP fronts its
+    // own APIs, not central's database).
+    let fronted = !local.is_empty()
+        && model.sites[site].vip.is_some()
         && !model
             .hosts_running(site, &model.servers.api_front)
             .is_empty();

@@ -491,6 +491,28 @@ fn validate_proves_every_operation_before_any_host() {
 /// held as snapshots: a change to a generated file shows in review. A file written alike
 /// on several hosts is held once, with the steps that write it.
 #[test]
+fn an_edge_with_a_vip_reaches_central_s_database_not_its_own_vip() {
+    // dcn0 has a VIP fronting its APIs; its HAProxy has no database frontend (no Galera member
+    // there), so its services' database URLs name a central member, as dcn1's do.
+    let mut urls = std::collections::BTreeMap::new();
+    for (step, text) in rendered_steps(&["render", "examples/dcn.yaml"]) {
+        let site = step.split('/').next().unwrap_or_default().to_owned();
+        for line in text.lines().filter(|l| l.contains("mysql+pymysql://")) {
+            let at = line.split('@').nth(1).and_then(|r| r.split('/').next());
+            urls.entry(site.clone())
+                .or_insert_with(std::collections::BTreeSet::new)
+                .insert(at.unwrap_or_default().to_owned());
+        }
+    }
+    assert_eq!(
+        urls["dcn0"].iter().collect::<Vec<_>>(),
+        ["10.10.0.11:3306"],
+        "{urls:?}"
+    );
+    assert_eq!(urls["dcn0"], urls["dcn1"], "{urls:?}");
+}
+
+#[test]
 fn rendered_configuration_of_the_examples() {
     for name in EXAMPLES {
         // (file header and content) -> steps that write it, in first-seen order.
