@@ -623,9 +623,7 @@ fn check_address(
                 "use an address in {subnet}, or change the site's subnet"
             )),
         );
-    } else if ip.value == subnet.network()
-        || (subnet.prefix_len() < subnet.max_prefix_len() - 1 && ip.value == subnet.broadcast())
-    {
+    } else if !host_address(subnet, ip.value) {
         diags.push(
             Diagnostic::error(
                 ip.loc,
@@ -665,11 +663,7 @@ fn provider<'a>(
     overlaps(subnets, subnet, PROVIDER_SUBNET, site, diags);
     subnets.push(subnet.value, subnet.loc, site, PROVIDER_SUBNET);
     let net = subnet.value;
-    let inside = |a: IpAddr| {
-        net.contains(&a)
-            && a != net.network()
-            && (net.prefix_len() >= net.max_prefix_len() - 1 || a != net.broadcast())
-    };
+    let inside = |a: IpAddr| net.contains(&a) && host_address(net, a);
     let gateway = match &p.gateway {
         Some(g) if !inside(g.value) => {
             diags.push(
@@ -752,6 +746,13 @@ fn provider_ranges(
             );
         }
     }
+}
+
+/// Whether `ip` of `subnet` may be a host's: neither its network nor its broadcast address
+/// (a /31 or /32 has neither).
+fn host_address(subnet: ipnet::IpNet, ip: IpAddr) -> bool {
+    ip != subnet.network()
+        && (subnet.prefix_len() >= subnet.max_prefix_len() - 1 || ip != subnet.broadcast())
 }
 
 /// A node's disks against its role: `osd_service` (the catalog's `ceph-storage` server) needs
