@@ -23,6 +23,8 @@ pub struct CheckOutcome {
     pub passed: bool,
     /// What the check printed (its last lines), secrets masked.
     pub detail: String,
+    /// When it started, in seconds after the check run began.
+    pub started: f64,
     pub seconds: f64,
 }
 
@@ -260,6 +262,7 @@ pub fn check_reporting(
             })
             .collect(),
     ));
+    let began = Instant::now();
     let mut results: Vec<CheckOutcome> = crate::on_each_host(by_host, |(host, checks)| {
         let transport = &inventory[host];
         let host_id = host_ids[host];
@@ -307,6 +310,7 @@ pub fn check_reporting(
                     check: def.name.clone(),
                     passed,
                     detail: redactor.redact(&detail),
+                    started: started.duration_since(began).as_secs_f64(),
                     seconds: started.elapsed().as_secs_f64(),
                 }
             })
