@@ -94,6 +94,18 @@ pub enum Reach {
     Central,
 }
 
+/// Which host of an instance does its once-only steps (`on: first` and `on: database`), and
+/// is left out of `on: rest` (`leader:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leader {
+    /// The first of its hosts in the spec's order (the default): for services whose
+    /// templates name that host, as RabbitMQ's joins and Galera's bootstrap do.
+    First,
+    /// The host of the instance with the least planned work so far (the steps' estimates),
+    /// so no one controller does every service's bootstrap duties one after another.
+    LeastBusy,
+}
+
 /// A port a service listens on, named when others need to find it (`client`, `gcomm`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Port {
@@ -224,6 +236,7 @@ pub struct Service {
     /// What it serves for the others (see `SERVES`).
     pub serves: Vec<String>,
     pub reach: Reach,
+    pub leader: Leader,
     /// The databases this service keeps on Galera, each with its user (whose password is
     /// generated: `secret('db-' ~ user)`). The first is the service's own: `database` in its
     /// templates, and what its once-per-database steps are counted by.

@@ -8,8 +8,8 @@ use strata_source::read::{named_entries, string, string_list, uint, MapReader};
 use strata_source::{parse_yaml, Diagnostic, Diagnostics, Label, Node, SourceMap};
 
 use crate::{
-    Api, Catalog, CephUse, CheckDef, Database, Group, Kind, On, OpDef, Port, Reach, Role, Service,
-    StepDef, StepRef, DEFAULT_CHECK_TIMEOUT_S, HOOK_API_REGISTRATION, HOOK_DATABASE,
+    Api, Catalog, CephUse, CheckDef, Database, Group, Kind, Leader, On, OpDef, Port, Reach, Role,
+    Service, StepDef, StepRef, DEFAULT_CHECK_TIMEOUT_S, HOOK_API_REGISTRATION, HOOK_DATABASE,
     HOOK_MESSAGING_USER, SERVES, SERVES_CACHE, SERVES_DATABASE, SERVES_IMAGE,
 };
 
@@ -291,6 +291,7 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
             "ports",
             "serves",
             "reach",
+            "leader",
             "database",
             "databases",
             "messaging",
@@ -458,6 +459,13 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
             "`reach`",
             &[("site", Reach::Site), ("central", Reach::Central)],
             Reach::Central,
+            diags,
+        ),
+        leader: enum_field(
+            r.get("leader"),
+            "`leader`",
+            &[("first", Leader::First), ("least-busy", Leader::LeastBusy)],
+            Leader::First,
             diags,
         ),
         databases: databases(&r, &what, diags),
@@ -1273,6 +1281,30 @@ mod tests {
         assert_eq!(n.packages, ["nova-api"]);
         assert_eq!(n.guest, ["linux-image-amd64"]);
         assert!(!said.contains("`g++-12`"), "{said}");
+    }
+
+    #[test]
+    fn a_leader_is_first_unless_the_service_says_least_busy() {
+        let (catalog, said) = catalog_of(
+            &[
+                ("services/a.yaml", "name: a\nsteps: [{ action: start }]\n"),
+                (
+                    "services/b.yaml",
+                    "name: b\nleader: least-busy\nsteps: [{ action: start }]\n",
+                ),
+                (
+                    "services/c.yaml",
+                    "name: c\nleader: busiest\nsteps: [{ action: start }]\n",
+                ),
+            ],
+            false,
+        );
+        assert_eq!(catalog.service("a").unwrap().leader, Leader::First);
+        assert_eq!(catalog.service("b").unwrap().leader, Leader::LeastBusy);
+        assert!(
+            said.contains("busiest") && said.contains("least-busy"),
+            "an unknown leader rule is refused, naming the known ones: {said}"
+        );
     }
 
     #[test]

@@ -117,6 +117,8 @@ pub struct Builder<'a> {
     /// (no copy of a million ids), with the rare second id of one hash kept whole.
     pub(crate) keys: StepKeys,
     pub host_of: Vec<HostId>,
+    /// Each host's planned work so far: the estimates of the steps placed on it.
+    pub load_ms: Vec<u64>,
     pub instances: Vec<Instance<'a>>,
     /// Instances of site-grouped services by (service, site).
     pub at_site: HashMap<(&'a str, SiteId), usize>,
@@ -204,6 +206,7 @@ impl<'a> Builder<'a> {
             steps: Vec::with_capacity(estimate),
             keys: StepKeys::default(),
             host_of: Vec::new(),
+            load_ms: vec![0; model.hosts.len()],
             instances: Vec::new(),
             at_site: HashMap::new(),
             on_galera: HashMap::new(),
@@ -271,6 +274,7 @@ impl<'a> Builder<'a> {
         };
         self.steps.push(step);
         self.host_of.push(host);
+        self.load_ms[host] += u64::from(estimate_ms);
         (index, true)
     }
 

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use strata_catalog::{Group, On, SERVES_CEPH_CLIENT};
+use strata_catalog::{Group, Leader, On, SERVES_CEPH_CLIENT};
 use strata_model::{GaleraId, HostId, SiteId};
 
 use crate::graph::{Builder, Instance, StepId};
@@ -35,11 +35,12 @@ pub fn apply(g: &mut Builder) {
             .map(|gid| &g.model.galera[gid])
             .filter(|c| c.named)
             .map(|c| c.name.clone());
+        let leader = leader(g, service.leader, &hosts);
         for def in &service.steps {
             let targets: Vec<usize> = match def.on {
                 On::Each => hosts.clone(),
-                On::First => hosts.iter().take(1).copied().collect(),
-                On::Rest => hosts.iter().skip(1).copied().collect(),
+                On::First => vec![leader],
+                On::Rest => hosts.iter().copied().filter(|&h| h != leader).collect(),
                 // Placed per store by the Ceph transformer.
                 On::Store => continue,
                 On::Database => {
@@ -54,7 +55,7 @@ pub fn apply(g: &mut Builder) {
                         continue;
                     }
                     let (id, _) = g.step(
-                        hosts[0],
+                        leader,
                         &service.name,
                         qualifier.as_deref(),
                         &def.action,
@@ -134,6 +135,19 @@ pub fn apply(g: &mut Builder) {
                 }
             }
         }
+    }
+}
+
+/// The host of an instance that does its once-only steps: its first, or (`least-busy`) the
+/// one with the least work planned so far, the first of those on a tie. The plan is built
+/// in one order, so the choice is the same on every plan of the same spec and catalog.
+fn leader(g: &Builder, rule: Leader, hosts: &[HostId]) -> HostId {
+    match rule {
+        Leader::First => hosts[0],
+        Leader::LeastBusy => *hosts
+            .iter()
+            .min_by_key(|&&h| g.load_ms[h])
+            .expect("an instance has hosts"),
     }
 }
 

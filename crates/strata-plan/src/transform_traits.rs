@@ -117,7 +117,9 @@ pub fn apply(g: &mut Builder) {
                 let step = match users.get(&(rabbit, proj.clone())) {
                     Some(&s) => s,
                     None => {
-                        let host = g.instances[rabbit].hosts[0];
+                        // Any node can add it once every node has joined (the cluster
+                        // shares its users).
+                        let host = spread(&g.instances[rabbit].hosts, &proj);
                         let id = hook_step(
                             g,
                             HookStep {

@@ -163,7 +163,13 @@ fn edges_wait_for_the_central_control_plane_and_ceph_export() {
 fn guest_images_wait_for_the_glance_restarts_of_their_stores() {
     let plan = plan_of("dcn");
     let needs = needs_of(&plan);
-    let registration = needs("central/ctl-0/nova-api:guest");
+    // On whichever controller Nova's API leads from (`leader: least-busy`).
+    let guest = plan
+        .steps
+        .iter()
+        .find(|s| &*s.service == "nova-api" && &*s.action == "guest")
+        .expect("Nova's API registers the guest");
+    let registration = needs(&guest.id);
     for ctl in ["ctl-0", "ctl-1", "ctl-2"] {
         for store in ["dcn0", "dcn1"] {
             let restart = format!("central/{ctl}/glance-api[{store}]:add-store");
@@ -255,4 +261,43 @@ fn hci_tuning_reaches_the_plan() {
         .unwrap()
         .hci
         .is_none());
+}
+
+/// Services marked `leader: least-busy` do their once-only steps on different controllers,
+/// each on a host of its own instance; the others keep their first host (Galera and
+/// RabbitMQ, whose templates name that host).
+#[test]
+fn once_only_duties_spread_over_the_controllers() {
+    let plan = plan_of("dcn");
+    let central = |s: &&Step| &*s.site == "central" && s.hook.is_none();
+    let once = |service: &str, action: &str| -> String {
+        let found: Vec<&Step> = plan
+            .steps
+            .iter()
+            .filter(central)
+            .filter(|s| &*s.service == service && &*s.action == action)
+            .collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "{service}:{action} once at central: {found:?}"
+        );
+        found[0].host.to_string()
+    };
+    let leaders: std::collections::BTreeSet<String> = [
+        ("nova-api", "db-sync"),
+        ("neutron-server", "db-sync"),
+        ("cinder-api", "db-sync"),
+        ("heat", "db-sync"),
+        ("placement", "db-sync"),
+    ]
+    .iter()
+    .map(|(service, action)| once(service, action))
+    .collect();
+    assert!(leaders.len() >= 2, "spread over controllers: {leaders:?}");
+    assert!(leaders.iter().all(|h| h.starts_with("ctl-")), "{leaders:?}");
+    // A service's first step and its ready step stay on one host.
+    assert_eq!(once("nova-api", "db-sync"), once("nova-api", "guest"));
+    assert_eq!(once("galera", "ready"), "ctl-0");
+    assert_eq!(once("rabbitmq", "start"), "ctl-0");
 }
