@@ -147,24 +147,29 @@ pub(crate) fn look_ahead(
             return Vec::new();
         };
         let sections = strata_ops::parse_ahead(steps.len(), &out.stdout);
-        let mut slowest: Vec<(u64, &str)> = sections
-            .iter()
-            .zip(&steps)
-            .map(|(s, (i, _))| (s.millis, target.plan.steps[*i].id.as_str()))
-            .collect();
-        slowest.sort_unstable_by(|a, b| b.cmp(a));
+        let top = |key: fn(&strata_ops::AheadSection) -> u64| {
+            let mut by: Vec<(u64, &str)> = sections
+                .iter()
+                .zip(&steps)
+                .map(|(s, (i, _))| (key(s), target.plan.steps[*i].id.as_str()))
+                .collect();
+            by.sort_unstable_by(|a, b| b.cmp(a));
+            by.iter()
+                .take(5)
+                .map(|(ms, id)| format!("{id} {:.1} s", *ms as f64 / 1000.0))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let cpu: u64 = sections.iter().map(|s| s.cpu_millis).sum();
         log(
             host,
             &format!(
-                "look ahead: {} steps probed in {:.1} s; slowest: {}",
+                "look ahead: {} steps probed in {:.1} s, {:.1} CPU-s; slowest: {}; most CPU: {}",
                 steps.len(),
                 started.elapsed().as_secs_f64(),
-                slowest
-                    .iter()
-                    .take(5)
-                    .map(|(ms, id)| format!("{id} {:.1} s", *ms as f64 / 1000.0))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                cpu as f64 / 1000.0,
+                top(|s| s.millis),
+                top(|s| s.cpu_millis),
             ),
         );
         sections

@@ -24,18 +24,20 @@ pub fn ahead_probe(ops: &[Op]) -> String {
 }
 
 /// One script probing many steps at once on a host, each in a subshell of its own (a step
-/// whose probe fails gets no facts, not the others'); read back with `parse_ahead`.
+/// whose probe fails gets no facts, not the others'); read back with `parse_ahead`. Each
+/// probe's CPU time is read with the shell's `times` (its children's user and system time:
+/// the probe's processes), so a slow probe can be told from a starved one.
 pub fn ahead_script(probes: &[String]) -> String {
     let mut script = String::from("d=$(mktemp -d) || exit 1\n");
     for (k, probe) in probes.iter().enumerate() {
         let probe = if probe.trim().is_empty() { ":" } else { probe };
         script.push_str(&format!(
-            "{{ t=$(date +%s%N); ( {probe}\n) >\"$d/{k}\" 2>/dev/null; echo \"$? $(( ($(date +%s%N) - t) / 1000000 ))\" >\"$d/{k}.rc\"; }} &\n"
+            "{{ t=$(date +%s%N); ( {probe}\n) >\"$d/{k}\" 2>/dev/null; r=$?; times >\"$d/{k}.cpu\"; echo \"$r $(( ($(date +%s%N) - t) / 1000000 ))\" >\"$d/{k}.rc\"; }} &\n"
         ));
     }
     script.push_str("wait\n");
     script.push_str(&format!(
-        "for k in $(seq 0 {}); do echo \"@S$k $(cat \"$d/$k.rc\")\"; cat \"$d/$k\"; done\nrm -rf \"$d\"\n",
+        "for k in $(seq 0 {}); do echo \"@S$k $(cat \"$d/$k.rc\") $(tail -n 1 \"$d/$k.cpu\")\"; cat \"$d/$k\"; done\nrm -rf \"$d\"\n",
         probes.len() as i64 - 1
     ));
     script
@@ -48,6 +50,8 @@ pub struct AheadSection {
     pub output: Option<String>,
     /// How long its probe took on the host.
     pub millis: u64,
+    /// The CPU time (user and system) its processes took.
+    pub cpu_millis: u64,
 }
 
 /// Each probe's output and time from what `ahead_script` printed.
@@ -61,6 +65,7 @@ pub fn parse_ahead(count: usize, output: &str) -> Vec<AheadSection> {
                 let mut fields = rest.split_whitespace();
                 sections[k].output = (fields.next() == Some("0")).then(String::new);
                 sections[k].millis = fields.next().and_then(|m| m.parse().ok()).unwrap_or(0);
+                sections[k].cpu_millis = fields.filter_map(shell_time_millis).sum();
             }
             continue;
         }
@@ -88,6 +93,14 @@ pub fn settled(ops: &[Op], facts: &Facts) -> Option<Vec<(String, String)>> {
     Some(outputs)
 }
 
+/// Milliseconds of a time as the shell's `times` prints it: `0m0.120s` (bash) or
+/// `0m0.120000s` (dash).
+fn shell_time_millis(text: &str) -> Option<u64> {
+    let (minutes, seconds) = text.strip_suffix('s')?.split_once('m')?;
+    let seconds: f64 = seconds.parse().ok()?;
+    Some(minutes.parse::<u64>().ok()? * 60_000 + (seconds * 1000.0).round() as u64)
+}
+
 pub(crate) fn from_hex(hex: &str) -> Option<String> {
     let bytes = (0..hex.len())
         .step_by(2)
@@ -99,6 +112,15 @@ pub(crate) fn from_hex(hex: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shell_times_read_as_bash_and_dash_print_them() {
+        assert_eq!(shell_time_millis("0m0.120s"), Some(120));
+        assert_eq!(shell_time_millis("1m2.500000s"), Some(62_500));
+        assert_eq!(shell_time_millis("0m0.000000s"), Some(0));
+        assert_eq!(shell_time_millis("12"), None);
+        assert_eq!(shell_time_millis("xm1s"), None);
+    }
 
     #[test]
     fn hex_round_trips_and_rejects_odd_input() {

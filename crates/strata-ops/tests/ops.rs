@@ -380,6 +380,8 @@ fn the_look_ahead_settles_only_steps_already_as_desired_in_one_script() {
     let mut probes: Vec<String> = steps.iter().map(|ops| ahead_probe(ops)).collect();
     probes.push("exit 3".into());
     probes.push("sleep 0.3".into());
+    // CPU-bound for about 0.3 s: its CPU time is counted, the sleep's is not.
+    probes.push("i=0; while [ $i -lt 300000 ]; do i=$((i + 1)); done".into());
     let run = || {
         let started = std::time::Instant::now();
         let out = sh(&ahead_script(&probes));
@@ -393,10 +395,14 @@ fn the_look_ahead_settles_only_steps_already_as_desired_in_one_script() {
 
     // The file is missing: its step needs a round trip (to write it).
     let sections = run();
-    assert_eq!(sections.len(), 6);
+    assert_eq!(sections.len(), 7);
     assert!(
         sections[5].millis >= 250,
         "each probe is timed: {sections:?}"
+    );
+    assert!(
+        sections[5].cpu_millis < 100 && sections[6].cpu_millis >= 50,
+        "each probe's CPU time is read: {sections:?}"
     );
     assert_eq!(sections[5].output.as_deref(), Some(""));
     assert!(
