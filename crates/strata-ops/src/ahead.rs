@@ -36,8 +36,9 @@ pub fn ahead_script(probes: &[String]) -> String {
         ));
     }
     script.push_str("wait\n");
+    // Read back with the shell's own `read`: no process per probe to print its status.
     script.push_str(&format!(
-        "for k in $(seq 0 {}); do echo \"@S$k $(cat \"$d/$k.rc\") $(tail -n 1 \"$d/$k.cpu\")\"; cat \"$d/$k\"; done\nrm -rf \"$d\"\n",
+        "for k in $(seq 0 {}); do read -r rc <\"$d/$k.rc\"; {{ read -r _; read -r cpu; }} <\"$d/$k.cpu\"; echo \"@S$k $rc $cpu\"; cat \"$d/$k\"; done\nrm -rf \"$d\"\n",
         probes.len() as i64 - 1
     ));
     script

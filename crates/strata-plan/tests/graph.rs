@@ -296,7 +296,7 @@ fn once_only_duties_spread_over_the_controllers() {
     .collect();
     assert!(leaders.len() >= 2, "spread over controllers: {leaders:?}");
     assert!(leaders.iter().all(|h| h.starts_with("ctl-")), "{leaders:?}");
-    // A service's first step and its ready step stay on one host.
+    // A service's database step and its first steps are on one host, its leader.
     assert_eq!(once("nova-api", "db-sync"), once("nova-api", "guest"));
     assert_eq!(once("galera", "ready"), "ctl-0");
     assert_eq!(once("rabbitmq", "start"), "ctl-0");
