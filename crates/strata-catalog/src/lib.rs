@@ -160,6 +160,26 @@ pub struct StepDef {
     /// (`keystone-manage` writes its errors to /var/log/keystone): their last lines go into
     /// the failure report. Templates, like the operations.
     pub logs: Vec<String>,
+    /// Never shares its host with another step, though it only runs commands (a command that
+    /// restarts a unit other steps of the host may be using). False by default.
+    pub alone: bool,
+}
+
+impl StepDef {
+    /// Whether the step may run on its host beside other steps: it only runs commands, waits
+    /// and reads (no package, file or unit of its own, which steps of the host may share),
+    /// and the catalog did not say `alone`. Such steps are API calls, database syncs and
+    /// cluster commands, much of a first deploy, and mostly waiting on something else.
+    pub fn shares_host(&self) -> bool {
+        !self.alone
+            && !self.ops.is_empty()
+            && self.ops.iter().all(|op| {
+                matches!(
+                    op,
+                    OpDef::Command { .. } | OpDef::Wait { .. } | OpDef::Fetch { .. }
+                )
+            })
+    }
 }
 
 /// An operation as the catalog writes it (see strata-ops for what each does).

@@ -521,9 +521,10 @@ fn step_def(
             "ops",
             "retries",
             "logs",
+            "alone",
         ]
     } else {
-        &["estimate_s", "doc", "ops", "retries", "logs"]
+        &["estimate_s", "doc", "ops", "retries", "logs", "alone"]
     };
     let sr = MapReader::new(item, &format!("a step of {what}"), keys, diags);
     let action = if lifecycle {
@@ -585,7 +586,19 @@ fn step_def(
             .map(|r| r.value)
             .unwrap_or(0),
         logs: strings(sr.get("logs"), "`logs`", diags),
+        alone: flag(sr.get("alone"), "`alone`", false, diags),
     })
+}
+
+/// A yes/no field: `default` when absent, an error naming `what` when not a boolean.
+fn flag(node: Option<&Node>, what: &str, default: bool, diags: &mut Diagnostics) -> bool {
+    match node {
+        None => default,
+        Some(n) => n.as_bool().unwrap_or_else(|| {
+            strata_source::read::type_error(n, what, "true or false", diags);
+            default
+        }),
+    }
 }
 
 /// A step's `ops:` list: each entry a map with one key naming the operation.
@@ -670,13 +683,15 @@ fn ops(node: &Node, what: &str, diags: &mut Diagnostics) -> Vec<OpDef> {
                 let watch = strings(r.get("watch"), "`watch`", diags);
                 unit.map(|unit| OpDef::Service {
                     unit,
-                    restart_on_change: r
-                        .get("restart_on_change")
-                        .and_then(Node::as_bool)
-                        .unwrap_or(true),
+                    restart_on_change: flag(
+                        r.get("restart_on_change"),
+                        "`restart_on_change`",
+                        true,
+                        diags,
+                    ),
                     watch,
                     state: text(&r, "state", diags).unwrap_or_else(|| "running".into()),
-                    no_block: r.get("no_block").and_then(Node::as_bool).unwrap_or(false),
+                    no_block: flag(r.get("no_block"), "`no_block`", false, diags),
                 })
             }
             "command" => {
@@ -1304,6 +1319,38 @@ mod tests {
         assert!(
             said.contains("busiest") && said.contains("least-busy"),
             "an unknown leader rule is refused, naming the known ones: {said}"
+        );
+    }
+
+    #[test]
+    fn only_steps_of_commands_waits_and_reads_share_their_host_unless_alone() {
+        let (catalog, said) = catalog_of(
+            &[(
+                "services/s.yaml",
+                "name: s\nsteps:\n  - { action: sync, ops: [{ command: { run: x, unless: y } }, { wait: { tcp: \"h:1\" } }, { fetch: { run: y, output: o } }] }\n  - { action: configure, ops: [{ command: { run: x, unless: y } }, { file: { path: /etc/s, content: z } }] }\n  - { action: restart, alone: true, ops: [{ command: { run: systemctl restart s, unless: y } }] }\n  - { action: nothing }\n",
+            )],
+            false,
+        );
+        assert!(!said.contains("error:"), "{said}");
+        let s = catalog.service("s").unwrap();
+        let shares = |a: &str| s.step(a).unwrap().shares_host();
+        assert!(shares("sync"), "commands, a wait and a fetch");
+        assert!(!shares("configure"), "it writes a file");
+        assert!(!shares("restart"), "the catalog says alone");
+        assert!(
+            !shares("nothing"),
+            "a step without operations is nothing to share"
+        );
+        let (_, said) = catalog_of(
+            &[(
+                "services/s.yaml",
+                "name: s\nsteps: [{ action: a, alone: sometimes, ops: [{ command: { run: x, unless: y } }] }]\n",
+            )],
+            false,
+        );
+        assert!(
+            said.contains("`alone` must be true or false"),
+            "a word that is not a boolean is refused: {said}"
         );
     }
 

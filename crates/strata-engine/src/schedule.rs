@@ -1,9 +1,10 @@
 //! The walk's schedule, apart from running anything: which step may start now (everything
-//! it needs done, its host idle), which first (the longest estimated chain still behind it:
-//! list scheduling by critical path), and what a failure stops (everything downstream of
-//! it, reported under it). Pure data, tested without hosts.
+//! it needs done, and room on its host: one step at a time that writes files, units or
+//! packages, and beside it a few that only run commands), which first (the longest estimated
+//! chain still behind it: list scheduling by critical path), and what a failure stops
+//! (everything downstream of it, reported under it). Pure data, tested without hosts.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Status {
@@ -14,22 +15,40 @@ enum Status {
     Skipped,
 }
 
+/// Steps that share a host (see `Node::shares_host`) running on it at once, besides its one
+/// step that does not: enough to overlap the waits of API calls and database syncs, few
+/// enough that a busy host does not run a dozen commands against one another.
+pub(crate) const SHARING_PER_HOST: usize = 3;
+
 /// One step as the schedule sees it.
 pub(crate) struct Node<'p> {
     pub host: &'p str,
     pub needs: &'p [usize],
     pub estimate_ms: u32,
+    /// It only runs commands, waits and reads (`StepDef::shares_host`): it may run beside
+    /// the host's other steps. A step that writes files, units or packages runs alone among
+    /// such steps.
+    pub shares_host: bool,
+}
+
+/// What runs on a host now.
+#[derive(Default)]
+struct Room {
+    /// A step that does not share the host.
+    alone: bool,
+    sharing: usize,
 }
 
 pub(crate) struct Schedule<'p> {
     hosts: Vec<&'p str>,
+    shares_host: Vec<bool>,
     status: Vec<Status>,
     waiting_on: Vec<usize>,
     dependents: Vec<Vec<usize>>,
     /// Each step's estimated chain to the end of the plan, itself included.
     rank: Vec<u64>,
     ready: HashMap<&'p str, VecDeque<usize>>,
-    busy: HashSet<&'p str>,
+    running: HashMap<&'p str, Room>,
     remaining: usize,
 }
 
@@ -52,12 +71,13 @@ impl<'p> Schedule<'p> {
         }
         Schedule {
             hosts: nodes.iter().map(|s| s.host).collect(),
+            shares_host: nodes.iter().map(|s| s.shares_host).collect(),
             status: vec![Status::Waiting; n],
             waiting_on: nodes.iter().map(|s| s.needs.len()).collect(),
             dependents,
             rank,
             ready,
-            busy: HashSet::new(),
+            running: HashMap::new(),
             remaining: n,
         }
     }
@@ -67,17 +87,28 @@ impl<'p> Schedule<'p> {
         self.remaining == 0
     }
 
-    /// The step to start now, marked running and its host busy: of the steps ready on idle
-    /// hosts, the one with the longest chain behind it (a host runs one step at a time, so
-    /// it should be the one others wait on). `None` when nothing can start yet.
+    /// The step to start now, marked running on its host: of the ready steps whose host has
+    /// room for them, the one with the longest chain behind it (a host's room is small, so
+    /// it should go to the step others wait on). `None` when nothing can start yet.
     pub(crate) fn start_next(&mut self) -> Option<usize> {
-        let busy = &self.busy;
-        let rank = &self.rank;
+        let (running, rank, shares) = (&self.running, &self.rank, &self.shares_host);
+        let fits = |host: &str, i: usize| {
+            let room = running.get(host);
+            if shares[i] {
+                room.map_or(0, |r| r.sharing) < SHARING_PER_HOST
+            } else {
+                !room.is_some_and(|r| r.alone)
+            }
+        };
         let pick = self
             .ready
             .iter()
-            .filter(|(h, _)| !busy.contains(*h))
-            .flat_map(|(_, q)| q.iter().enumerate().map(move |(at, &i)| (rank[i], at, i)))
+            .flat_map(|(h, q)| {
+                q.iter()
+                    .enumerate()
+                    .filter(move |&(_, &i)| fits(h, i))
+                    .map(move |(at, &i)| (rank[i], at, i))
+            })
             .max()
             .map(|(_, _, i)| i)?;
         let host = self.hosts[pick];
@@ -85,11 +116,16 @@ impl<'p> Schedule<'p> {
             q.retain(|&r| r != pick);
         }
         self.status[pick] = Status::Running;
-        self.busy.insert(host);
+        let room = self.running.entry(host).or_default();
+        if self.shares_host[pick] {
+            room.sharing += 1;
+        } else {
+            room.alone = true;
+        }
         Some(pick)
     }
 
-    /// `i` is done: its host is free and the steps that waited only on it are ready.
+    /// `i` is done: its room on its host is free and the steps that waited only on it are ready.
     pub(crate) fn done(&mut self, i: usize) {
         self.release(i, Status::Done);
         for k in 0..self.dependents[i].len() {
@@ -101,7 +137,7 @@ impl<'p> Schedule<'p> {
         }
     }
 
-    /// `i` failed: its host is free, and everything downstream of it is skipped. Returns the
+    /// `i` failed: its room on its host is free, and everything downstream of it is skipped. Returns the
     /// skipped steps, nearest first.
     pub(crate) fn failed(&mut self, i: usize) -> Vec<usize> {
         self.release(i, Status::Failed);
@@ -120,7 +156,13 @@ impl<'p> Schedule<'p> {
     }
 
     fn release(&mut self, i: usize, status: Status) {
-        self.busy.remove(self.hosts[i]);
+        if let Some(room) = self.running.get_mut(self.hosts[i]) {
+            if self.shares_host[i] {
+                room.sharing -= 1;
+            } else {
+                room.alone = false;
+            }
+        }
         self.remaining -= 1;
         self.status[i] = status;
     }
@@ -128,6 +170,8 @@ impl<'p> Schedule<'p> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
 
     fn node<'p>(host: &'p str, needs: &'p [usize], estimate_ms: u32) -> Node<'p> {
@@ -135,6 +179,14 @@ mod tests {
             host,
             needs,
             estimate_ms,
+            shares_host: false,
+        }
+    }
+
+    fn sharing<'p>(host: &'p str, needs: &'p [usize], estimate_ms: u32) -> Node<'p> {
+        Node {
+            shares_host: true,
+            ..node(host, needs, estimate_ms)
         }
     }
 
@@ -175,6 +227,46 @@ mod tests {
         assert_eq!(s.failed(0), vec![1, 2, 4], "nearest first");
         s.done(3);
         assert_eq!(s.start_next(), None, "4 was skipped with 0's branch");
+        assert!(s.finished());
+    }
+
+    #[test]
+    fn steps_that_only_run_commands_share_their_host_a_few_at_a_time() {
+        // On host a: two steps that write (0, 1) and four that only run commands (2..=5).
+        assert_eq!(
+            SHARING_PER_HOST, 3,
+            "the steps below are laid out for three"
+        );
+        let nodes = [
+            node("a", &[], 50),
+            node("a", &[], 40),
+            sharing("a", &[], 30),
+            sharing("a", &[], 20),
+            sharing("a", &[], 10),
+            sharing("a", &[], 5),
+        ];
+        let mut s = Schedule::new(&nodes);
+        let mut first = Vec::new();
+        while let Some(i) = s.start_next() {
+            first.push(i);
+        }
+        assert_eq!(
+            first,
+            [0, 2, 3, 4],
+            "one writer, and beside it as many sharing steps as the host has room for"
+        );
+        s.done(2);
+        assert_eq!(
+            s.start_next(),
+            Some(5),
+            "a sharing step takes the room left"
+        );
+        assert_eq!(s.start_next(), None, "1 waits for the other writer");
+        s.done(0);
+        assert_eq!(s.start_next(), Some(1));
+        for i in [1, 3, 4, 5] {
+            s.done(i);
+        }
         assert!(s.finished());
     }
 }

@@ -1,6 +1,7 @@
-//! The walk: steps start as soon as everything they need is done, in parallel across hosts
-//! and one at a time per host (package managers and service restarts do not share a host
-//! well). A failed step stops its dependents, which are reported under it rather than as
+//! The walk: steps start as soon as everything they need is done, in parallel across hosts,
+//! and on each host one step at a time among those that write files, units or packages
+//! (package managers and service restarts do not share a host well), with a few that only
+//! run commands beside it (API calls, database syncs: mostly waiting). A failed step stops its dependents, which are reported under it rather than as
 //! failures of their own; independent branches go on. Each step: render its operations,
 //! skip it if a resumed run already did it with these inputs, gather facts in one round
 //! trip, apply the difference in one more (none when there is no difference), journal it.
@@ -40,8 +41,8 @@ pub struct DeployOptions {
     pub timeout: Duration,
     /// Per-host logs go here (`<host>.log`).
     pub log_dir: PathBuf,
-    /// The lock file every apply takes on its host (`strata_ops::HOST_LOCK`).
-    pub host_lock: String,
+    /// Where every apply keeps its run's lock on its host (`strata_ops::LOCK_DIR`).
+    pub lock_dir: String,
 }
 
 /// What happened, as it happens. Every text in it has been redacted.
@@ -227,6 +228,15 @@ pub fn deploy(
     redactor.learn(state)?;
     let after_complete_run = matches!(state.last_run()?, Some((_, status)) if status == "complete");
     let (run, resume) = state.begin_run()?;
+    // This run's name in its lock files on the hosts: its number, and when it began (a
+    // state made anew numbers its runs from 1 again, while an earlier deploy's commands may
+    // still hold their locks).
+    let run_tag = format!(
+        "{run}-{}",
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    );
     std::fs::create_dir_all(&options.log_dir)
         .map_err(strata_sys::io("creating", &options.log_dir))?;
     let renderer = Renderer::new(model, catalog, state.clone(), redactor.clone());
@@ -249,6 +259,8 @@ pub fn deploy(
             host: &s.host,
             needs: &s.needs,
             estimate_ms: s.estimate_ms,
+            shares_host: !crate::step::is_packages_step(s)
+                && crate::step::step_def(catalog, s).is_some_and(|d| d.shares_host()),
         })
         .collect();
     let sched = Mutex::new(Schedule::new(&nodes));
@@ -285,6 +297,7 @@ pub fn deploy(
         host_ids: &host_ids,
         identities: &identities,
         run,
+        run_tag: &run_tag,
         resume,
         ahead: &ahead,
         touched: &touched,
@@ -349,6 +362,8 @@ struct StepRunner<'a> {
     /// Each host's machine id, part of every step's inputs.
     identities: &'a HashMap<String, String>,
     run: i64,
+    /// Names this run's lock files on its hosts (see `strata_ops::after_earlier_runs`).
+    run_tag: &'a str,
     /// The first run since the last complete one, when this run resumes.
     resume: Option<i64>,
     ahead: &'a HashMap<usize, (Vec<strata_ops::Op>, strata_ops::Facts)>,
@@ -558,9 +573,10 @@ impl StepRunner<'_> {
         if !changes.is_empty() {
             touched.store(true, Ordering::SeqCst);
         }
-        let script = strata_ops::exclusive(
+        let script = strata_ops::after_earlier_runs(
             &strata_ops::apply_script(&actions),
-            &options.host_lock,
+            &options.lock_dir,
+            self.run_tag,
             LOCK_WAIT_S,
         );
         let result = transport.run(&script, options.timeout);

@@ -59,15 +59,15 @@ fn run(dir: &Path) -> (Report, Vec<Event>) {
     (report, events)
 }
 
-/// The lock every apply takes (`DeployOptions::host_lock`), as the deploy names it.
+/// Where every apply keeps its run's lock (`DeployOptions::lock_dir`), as the deploy names it.
 fn lock_of_the_deploy(dir: &Path) -> String {
-    dir.join("apply.lock").display().to_string()
+    dir.join("runs").display().to_string()
 }
 
-/// A host's own lock file. Each real host has one; the hosts of these tests share a
-/// machine, and one lock for both would make a host's steps wait for the other's.
+/// A host's own lock directory. Each real host has one; the hosts of these tests share a
+/// machine, and one for both would make a host's steps wait for the other's earlier runs.
 fn lock_of_host(dir: &Path, host: &str) -> PathBuf {
-    dir.join(format!("apply-{host}.lock"))
+    dir.join(format!("runs-{host}"))
 }
 
 /// The local transport with its host's own lock in place of the deploy's.
@@ -94,10 +94,15 @@ impl Transport for OwnLock {
 
 /// Builds the spec's target (the local transport for every host) and hands it to `f`.
 fn on_target<R>(dir: &Path, f: impl FnOnce(&Target) -> R) -> R {
+    on_target_of(dir, &catalog_dir(dir), SPEC, f)
+}
+
+/// `on_target` for another catalog and spec.
+fn on_target_of<R>(dir: &Path, catalog: &Path, spec: &str, f: impl FnOnce(&Target) -> R) -> R {
     let mut sources = SourceMap::new();
     let mut diags = Diagnostics::new();
-    let catalog = Catalog::load(&mut sources, Some(&catalog_dir(dir)), &mut diags).unwrap();
-    let loaded = strata_spec::load_str(&mut sources, vec![("spec.yaml".into(), SPEC.into())]);
+    let catalog = Catalog::load(&mut sources, Some(catalog), &mut diags).unwrap();
+    let loaded = strata_spec::load_str(&mut sources, vec![("spec.yaml".into(), spec.into())]);
     diags.extend(loaded.diagnostics);
     let model = strata_model::compile(&loaded.spec.unwrap(), &catalog, &mut diags)
         .unwrap_or_else(|| panic!("{}", diags.render(&sources)));
@@ -131,7 +136,7 @@ fn deploy_on(target: &Target, dir: &Path) -> (Report, Vec<Event>) {
         parallel: 4,
         timeout: Duration::from_secs(30),
         log_dir: dir.join("logs"),
-        host_lock: lock_of_the_deploy(dir),
+        lock_dir: lock_of_the_deploy(dir),
     };
     let events = Mutex::new(Vec::new());
     let report = deploy(target, &options, &|e| events.lock().unwrap().push(e)).unwrap();
@@ -246,12 +251,13 @@ fn a_failed_step_stops_only_what_depends_on_it() {
 #[test]
 fn a_step_waits_for_an_earlier_runs_command_still_running_on_its_host() {
     let dir = scratch("held");
-    // On each host, an earlier run's command that holds the host's lock for 4 s: long enough
+    // On each host, an earlier run's command that holds its run's lock for 4 s: long enough
     // that the run reaches its steps while it is held, on a machine busy with other work
     // (1.5 s was not, beside a lab deploy).
     let mut holders = Vec::new();
     for host in ["a", "b"] {
-        let lock = lock_of_host(&dir, host);
+        std::fs::create_dir_all(lock_of_host(&dir, host)).unwrap();
+        let lock = lock_of_host(&dir, host).join("run-1-earlier.lock");
         holders.push(
             std::process::Command::new("flock")
                 .arg(&lock)
@@ -388,5 +394,37 @@ fn checks_run_where_they_apply() {
         "b-left-this\n"
     );
     assert!(!dir.join("b.left").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Two steps of one host that only run commands run at the same time: each waits (at most
+/// 10 s) for the other to have started, so one at a time would fail them both. A step of the
+/// host that writes a file runs beside them, and waits for nothing.
+#[test]
+fn steps_that_only_run_commands_share_their_host() {
+    let dir = scratch("share");
+    let catalog = dir.join("catalog");
+    std::fs::create_dir_all(catalog.join("services")).unwrap();
+    let meet = |me: &str, other: &str| {
+        format!(
+            "{{ run: \"touch {d}/{me}; i=0; until test -e {d}/{other}; do i=$((i + 1)); test $i -lt 200 || exit 1; sleep 0.05; done; touch {d}/{me}.done\", creates: \"{d}/{me}.done\" }}",
+            d = dir.display()
+        )
+    };
+    std::fs::write(
+        catalog.join("services/pair.yaml"),
+        format!(
+            "name: pair\nsteps:\n  - action: left\n    ops:\n      - command: {}\n  - action: right\n    ops:\n      - command: {}\n  - action: write\n    ops:\n      - file: {{ path: \"{d}/written\", content: \"x\" }}\n",
+            meet("left", "right"),
+            meet("right", "left"),
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let spec = "cloud: share\nroles:\n  Pair: { services: [pair] }\nsites:\n  one:\n    subnet: 10.99.0.0/24\n    nodes:\n      a: { role: Pair, ip: 10.99.0.11 }\n";
+    let (report, events) = on_target_of(&dir, &catalog, spec, |target| deploy_on(target, &dir));
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!(report.changed, 3, "{events:?}");
+    assert!(dir.join("left.done").exists() && dir.join("right.done").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }

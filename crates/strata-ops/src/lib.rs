@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 pub use ahead::{ahead_probe, ahead_script, parse_ahead, settled, AheadSection};
 pub use probe::{parse_facts, probe_script, Facts, OpFacts};
 pub use render::{
-    apply_script, exclusive, parse_apply, Action, ApplyResult, Failure, HOST_LOCK, LOOK_TRIES,
-    WAITED,
+    after_earlier_runs, apply_script, parse_apply, Action, ApplyResult, Failure, LOCK_DIR,
+    LOOK_TRIES, WAITED,
 };
 
 /// What to wait for.

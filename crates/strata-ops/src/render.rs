@@ -60,8 +60,8 @@ pub struct ApplyResult {
     pub finished: usize,
     /// Actions not run because their guard held when asked again (see `Action::recheck`).
     pub skipped: Vec<usize>,
-    /// The host's lock was held by an earlier run's step, and the apply waited for it and
-    /// ran nothing (see `exclusive`).
+    /// An earlier run's step still ran on the host, and the apply waited for it and
+    /// ran nothing (see `after_earlier_runs`).
     pub waited: bool,
     pub failure: Option<Failure>,
     /// Values read by fetches: (output name, value).
@@ -99,28 +99,40 @@ pub fn apply_script(actions: &[Action]) -> String {
     script
 }
 
-/// Where a host's apply scripts take their lock.
-pub const HOST_LOCK: &str = "/run/strata/apply.lock";
+/// Where a host's apply scripts keep their runs' locks: one file per run, `run-<tag>.lock`.
+pub const LOCK_DIR: &str = "/run/strata/runs";
 
 /// The status of an apply that found an earlier run's step still running on its host and
 /// waited for it to end: nothing of the step ran, its facts are out of date, ask again.
 pub const WAITED: i32 = 75;
 
-/// `script` run under the host's lock (`flock` on `lock`), which every process it starts
-/// inherits: when a deploy is killed, the commands its ssh session had started on a host
-/// go on and hold the lock until they end, and the next run's steps there wait for them
-/// (at most `wait_s`) instead of racing them. An apply that had to wait exits `WAITED`
-/// right after, having run nothing, so that the step is asked again on fresh facts.
-pub fn exclusive(script: &str, lock: &str, wait_s: u32) -> String {
-    let l = quote(lock);
+/// `script` run after every earlier run's commands on the host have ended. Each apply holds
+/// its own run's lock file in `dir` (shared: the steps of one run that may share a host run
+/// side by side), and every process it starts inherits it: when a deploy is killed, the
+/// commands its ssh sessions had started go on and hold that run's lock until they end. An
+/// apply first takes each other run's lock for itself, which it gets at once when nothing
+/// of that run still runs (and then removes the file), else waits for it (at most `wait_s`)
+/// and exits `WAITED` having run nothing, so that the step is asked again on fresh facts.
+/// `run` names this run in the file's name: letters, digits and `-` only.
+pub fn after_earlier_runs(script: &str, dir: &str, run: &str, wait_s: u32) -> String {
+    debug_assert!(run.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    let d = quote(dir);
     format!(
-        "mkdir -p \"$(dirname {l})\" && exec 9>{l} || exit 1\n\
-         if ! flock -n 9; then\n\
-         \x20 echo '@W'\n\
-         \x20 echo 'strata: a step of an earlier, interrupted run still runs on this host: waiting for it to end' >&2\n\
-         \x20 flock -w {wait_s} 9 || {{ echo 'strata: it still runs after {wait_s} s; see `ps -ef` on the host' >&2; exit 1; }}\n\
-         \x20 exit {WAITED}\n\
-         fi\n{script}"
+        "mkdir -p {d} && exec 9>>{d}/run-{run}.lock && flock -s 9 || exit 1\n\
+         waited=\n\
+         for f in {d}/run-*.lock; do\n\
+         \x20 [ \"$f\" = {d}/run-{run}.lock ] && continue\n\
+         \x20 if ! flock -n -x \"$f\" true 2>/dev/null; then\n\
+         \x20   if [ -z \"$waited\" ]; then\n\
+         \x20     echo '@W'\n\
+         \x20     echo 'strata: a step of an earlier, interrupted run still runs on this host: waiting for it to end' >&2\n\
+         \x20   fi\n\
+         \x20   waited=1\n\
+         \x20   flock -w {wait_s} -x \"$f\" true || {{ echo 'strata: it still runs after {wait_s} s; see `ps -ef` on the host' >&2; exit 1; }}\n\
+         \x20 fi\n\
+         \x20 rm -f \"$f\"\n\
+         done\n\
+         if [ -n \"$waited\" ]; then exit {WAITED}; fi\n{script}"
     )
 }
 

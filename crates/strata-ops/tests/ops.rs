@@ -693,25 +693,32 @@ fn a_guard_is_asked_again_when_an_earlier_action_of_the_step_changed_something()
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// The host's lock held (as by a killed run's command that goes on): an apply waits until
-/// it is free, runs nothing, and says it waited; once free, the next apply runs.
+/// An earlier run's lock held (as by a killed run's command that goes on): an apply waits
+/// until it is free, runs nothing, and says it waited; once free, the next apply runs and
+/// clears the earlier run's lock file away. A step of the same run holding the run's lock
+/// does not hold up another.
 #[test]
 fn an_apply_waits_for_an_earlier_runs_step_and_then_runs_nothing() {
     let dir = std::env::temp_dir().join(format!("strata-ops-lock-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let (lock, ran) = (dir.join("apply.lock"), dir.join("ran"));
-    let lock_s = lock.display().to_string();
-    let mut holder = std::process::Command::new("flock")
-        .args([&lock_s, "sleep", "1.5"])
-        .spawn()
-        .unwrap();
-    while sh(&format!("flock -n {} true", quote(&lock_s)))
-        .status
-        .success()
-    {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let locks = dir.join("runs");
+    std::fs::create_dir_all(&locks).unwrap();
+    let ran = dir.join("ran");
+    let hold = |file: &str, how: &str| {
+        let lock = locks.join(file).display().to_string();
+        let holder = std::process::Command::new("flock")
+            .args([how, &lock, "sleep", "1.5"])
+            .spawn()
+            .unwrap();
+        while sh(&format!("flock -n {} true", quote(&lock)))
+            .status
+            .success()
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        holder
+    };
+    let mut earlier = hold("run-1-earlier.lock", "-x");
     let actions = plan(
         &[Op::Command {
             run: format!("touch {}", quote(&ran.display().to_string())),
@@ -720,7 +727,12 @@ fn an_apply_waits_for_an_earlier_runs_step_and_then_runs_nothing() {
         }],
         &Facts::default(),
     );
-    let script = exclusive(&apply_script(&actions), &lock_s, 30);
+    let script = after_earlier_runs(
+        &apply_script(&actions),
+        &locks.display().to_string(),
+        "2-now",
+        30,
+    );
     let started = std::time::Instant::now();
     let out = sh(&script);
     assert_eq!(out.status.code(), Some(WAITED));
@@ -731,15 +743,21 @@ fn an_apply_waits_for_an_earlier_runs_step_and_then_runs_nothing() {
         !ran.exists(),
         "nothing ran while the earlier step held the host"
     );
-    holder.wait().unwrap();
+    earlier.wait().unwrap();
+    let mut sibling = hold("run-2-now.lock", "-s");
     let out = sh(&script);
     assert!(
         out.status.success(),
-        "{}",
+        "a step of the same run is no reason to wait: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!parse_apply(&actions, &String::from_utf8_lossy(&out.stdout)).waited);
     assert!(ran.exists());
+    assert!(
+        !locks.join("run-1-earlier.lock").exists(),
+        "the earlier run's lock, free, is removed"
+    );
+    sibling.wait().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -58,7 +58,7 @@ pub enum Command {
     Deploy {
         #[command(flatten)]
         spec: SpecArgs,
-        /// Steps running at once (one per host at a time).
+        /// Steps running at once, over all hosts.
         #[arg(long, default_value_t = 8)]
         parallel: usize,
         /// One JSON event per line on stdout, for automation.

@@ -21,8 +21,8 @@ pub struct Progress {
     hosts: Vec<String>,
     /// Per site: steps settled (done, resumed, failed or skipped) and failures.
     settled: Vec<(usize, usize)>,
-    /// Per host: the step it runs now and since when.
-    running: Vec<Option<(String, Instant)>>,
+    /// Per host: the steps it runs now (a few may share it) and since when, oldest first.
+    running: Vec<Vec<(String, Instant)>>,
     /// Steps not settled yet.
     open: std::collections::HashSet<String>,
 }
@@ -79,7 +79,7 @@ impl Progress {
         Progress {
             checks,
             settled: vec![(0, 0); sites.len()],
-            running: vec![None; hosts.len()],
+            running: vec![Vec::new(); hosts.len()],
             open: steps.keys().cloned().collect(),
             steps,
             sites,
@@ -117,7 +117,7 @@ impl Progress {
 
     fn start(&mut self, id: &str) {
         if let Some(&(_, host, _)) = self.steps.get(id) {
-            self.running[host] = Some((id.to_owned(), Instant::now()));
+            self.running[host].push((id.to_owned(), Instant::now()));
         }
     }
 
@@ -129,9 +129,7 @@ impl Progress {
             self.settled[site].0 += 1;
             self.settled[site].1 += usize::from(failed);
         }
-        if self.running[host].as_ref().is_some_and(|(s, _)| s == id) {
-            self.running[host] = None;
-        }
+        self.running[host].retain(|(s, _)| s != id);
     }
 
     /// The view's first line.
@@ -157,10 +155,10 @@ impl Progress {
             .iter()
             .filter_map(|id| {
                 let &(_, host, rank) = self.steps.get(id)?;
-                let spent = match &self.running[host] {
-                    Some((s, since)) if s == id => since.elapsed().as_millis() as u64,
-                    _ => 0,
-                };
+                let spent = self.running[host]
+                    .iter()
+                    .find(|(s, _)| s == id)
+                    .map_or(0, |(_, since)| since.elapsed().as_millis() as u64);
                 Some(rank.saturating_sub(spent))
             })
             .max()
@@ -175,19 +173,24 @@ impl Progress {
         (name.clone(), done as u64, *total as u64, failed)
     }
 
-    /// A host's line: the step it runs (and since when), or that it waits.
+    /// A host's line: the step it has run longest (and since when), how many more run beside
+    /// it, or that it waits.
     pub fn host_line(&self, k: usize) -> (String, Option<Instant>) {
-        match &self.running[k] {
-            Some((step, since)) => (
+        match self.running[k].as_slice() {
+            [(step, since), beside @ ..] => (
                 format!(
-                    "{:<16} {}",
+                    "{:<16} {}{}",
                     self.hosts[k],
                     // `site/host/what`: what runs, without the site and host.
-                    step.splitn(3, '/').nth(2).unwrap_or(step)
+                    step.splitn(3, '/').nth(2).unwrap_or(step),
+                    match beside.len() {
+                        0 => String::new(),
+                        n => format!(" (+{n} beside it)"),
+                    }
                 ),
                 Some(*since),
             ),
-            None => (format!("{:<16} -", self.hosts[k]), None),
+            [] => (format!("{:<16} -", self.hosts[k]), None),
         }
     }
 }
@@ -351,6 +354,21 @@ mod tests {
             .host_line(host)
             .0
             .contains(first.id.rsplit('/').next().unwrap()));
+        // Another step of the host runs beside it, and is what the line shows once the first
+        // has settled.
+        let beside = plan.steps[1..]
+            .iter()
+            .find(|s| s.host == first.host)
+            .unwrap();
+        p.see(&Event::Started {
+            step: beside.id.clone(),
+            host: beside.host.to_string(),
+        });
+        assert!(
+            p.host_line(host).0.ends_with("(+1 beside it)"),
+            "{:?}",
+            p.host_line(host)
+        );
         p.see(&Event::Failed {
             step: first.id.clone(),
             host: first.host.to_string(),
@@ -365,6 +383,20 @@ mod tests {
             .unwrap();
         let (_, done, total, failed) = p.site_line(site);
         assert_eq!((done, failed), (1, 1));
+        assert!(
+            p.host_line(host)
+                .0
+                .ends_with(beside.id.rsplit('/').next().unwrap()),
+            "{:?}",
+            p.host_line(host)
+        );
+        p.see(&Event::Done {
+            step: beside.id.clone(),
+            host: beside.host.to_string(),
+            actions: Vec::new(),
+            seconds: 1.0,
+            looked_ahead: false,
+        });
         assert!(p.host_line(host).0.ends_with('-'), "the host waits again");
         for s in &plan.steps {
             p.see(&Event::Resumed {

@@ -216,7 +216,7 @@ pub fn run(
         parallel,
         timeout: Duration::from_secs(step_timeout),
         log_dir: dir.join("logs"),
-        host_lock: strata_ops::HOST_LOCK.to_owned(),
+        lock_dir: strata_ops::LOCK_DIR.to_owned(),
     };
     // On a terminal, a live view of the run; plain lines otherwise (and with --json).
     let live = (!json && std::io::IsTerminal::is_terminal(&std::io::stderr()))
