@@ -270,6 +270,10 @@ pub struct Service {
     pub prepared_only: bool,
     pub ceph: CephUse,
     pub needs: Vec<String>,
+    /// Steps that do not wait for `needs` (a configuration and a database sync need only
+    /// the host, the service's database and its messaging user): the service's needs gate
+    /// its first steps outside this list instead.
+    pub early: Vec<String>,
     /// Services that must run at the service's own site, each with why (nova-compute's
     /// guests take their addresses from the site's DHCP agents). Checked by validate only:
     /// no order follows from it.

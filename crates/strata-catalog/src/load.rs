@@ -299,6 +299,7 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
             "deployed",
             "ceph",
             "needs",
+            "early",
             "site_needs",
             "steps",
             "provides",
@@ -487,6 +488,7 @@ fn service(root: &Node, diags: &mut Diagnostics) -> Option<Service> {
             diags,
         ),
         needs: strings(r.get("needs"), "`needs`", diags),
+        early: strings(r.get("early"), "`early`", diags),
         site_needs: named_entries(r.get("site_needs"), "`site_needs`", diags)
             .into_iter()
             .filter_map(|(need, why)| {
@@ -944,6 +946,20 @@ fn check(catalog: &Catalog, diags: &mut Diagnostics) {
                 ));
             }
         }
+        for early in &service.early {
+            if service.step(early).is_none() {
+                diags.push(
+                    Diagnostic::error(
+                        service.loc,
+                        format!(
+                            "service `{}` runs step `{early}` early, but has no such step",
+                            service.name
+                        ),
+                    )
+                    .with_help("`early:` lists steps of the service's own `steps:`"),
+                );
+            }
+        }
         let mut seen = HashSet::new();
         for step in &service.steps {
             if !seen.insert(step.action.as_str()) {
@@ -1351,6 +1367,30 @@ mod tests {
         assert!(
             said.contains("`alone` must be true or false"),
             "a word that is not a boolean is refused: {said}"
+        );
+    }
+
+    #[test]
+    fn early_names_steps_of_the_service() {
+        let (catalog, said) = catalog_of(
+            &[(
+                "services/e.yaml",
+                "name: e\nearly: [configure]\nsteps: [{ action: configure }, { action: start, after: [configure] }]\n",
+            )],
+            false,
+        );
+        assert!(!said.contains("error:"), "{said}");
+        assert_eq!(catalog.service("e").unwrap().early, ["configure"]);
+        let (_, said) = catalog_of(
+            &[(
+                "services/e.yaml",
+                "name: e\nearly: [sync]\nsteps: [{ action: configure }]\n",
+            )],
+            false,
+        );
+        assert!(
+            said.contains("service `e` runs step `sync` early, but has no such step"),
+            "{said}"
         );
     }
 

@@ -98,6 +98,24 @@ impl Instance<'_> {
             .unwrap_or(&[])
     }
 
+    /// Steps that wait for the services the instance needs: its first steps not run early
+    /// (the roots, else what comes right after an `early:` step of the service).
+    pub fn gated(&self) -> Vec<StepId> {
+        let early = |action: &str| self.service.early.iter().any(|e| e == action);
+        self.service
+            .steps
+            .iter()
+            .filter(|d| !early(&d.action))
+            .filter(|d| {
+                d.after.is_empty()
+                    || d.after
+                        .iter()
+                        .any(|r| r.service.is_none() && early(&r.action))
+            })
+            .flat_map(|d| self.steps.get(&d.action).into_iter().flatten().copied())
+            .collect()
+    }
+
     /// Steps that start the instance's work on each host (no `after` in the catalog).
     pub fn roots(&self) -> Vec<StepId> {
         self.service

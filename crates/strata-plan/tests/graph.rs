@@ -133,7 +133,8 @@ fn central_never_waits_for_an_edge_except_to_learn_its_store() {
 fn edges_wait_for_the_central_control_plane_and_ceph_export() {
     let plan = plan_of("dcn");
     let needs = needs_of(&plan);
-    assert!(needs("dcn0/dcn0-0/glance-api:configure").contains(&"central/ctl-0/keystone:ready"));
+    // Its configuration runs early (`early:`): its start is what waits for central's Keystone.
+    assert!(needs("dcn0/dcn0-0/glance-api:start").contains(&"central/ctl-0/keystone:ready"));
     assert!(needs("dcn0/dcn0-0/ceph-client[central]:configure")
         .contains(&"central/ctl-0/ceph-mon:export"));
     assert!(
@@ -300,4 +301,45 @@ fn once_only_duties_spread_over_the_controllers() {
     assert_eq!(once("nova-api", "db-sync"), once("nova-api", "guest"));
     assert_eq!(once("galera", "ready"), "ctl-0");
     assert_eq!(once("rabbitmq", "start"), "ctl-0");
+}
+
+/// Every step `id` comes after, through the needs of the needs.
+fn upstream<'p>(plan: &'p Plan, id: &str) -> std::collections::HashSet<&'p str> {
+    let index: HashMap<&str, usize> = plan
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut todo = vec![index[id]];
+    while let Some(i) = todo.pop() {
+        for &n in &plan.steps[i].needs {
+            if seen.insert(plan.steps[n].id.as_str()) {
+                todo.push(n);
+            }
+        }
+    }
+    seen
+}
+
+/// An API's configuration and database sync (`early:`) wait only for its database and its
+/// messaging user, so they run while the services it needs still start; its start waits for
+/// them.
+#[test]
+fn database_syncs_run_while_the_services_they_need_still_start() {
+    let plan = plan_of("all-in-one");
+    let before_sync = upstream(&plan, "central/aio-0/nova-api:db-sync");
+    for need in ["keystone", "neutron-server", "placement", "glance-api"] {
+        let ready = format!("central/aio-0/{need}:ready");
+        assert!(!before_sync.contains(ready.as_str()), "{ready}");
+        assert!(
+            upstream(&plan, "central/aio-0/nova-api:start").contains(ready.as_str()),
+            "{ready}"
+        );
+    }
+    for first in ["galera:db-nova_api", "rabbitmq:user-nova"] {
+        let step = format!("central/aio-0/{first}");
+        assert!(before_sync.contains(step.as_str()), "{step}");
+    }
 }
