@@ -125,7 +125,8 @@ impl<'p> Schedule<'p> {
         Some(pick)
     }
 
-    /// `i` is done: its room on its host is free and the steps that waited only on it are ready.
+    /// `i` is done: its room on its host is free, and the steps that waited only on it are
+    /// ready.
     pub(crate) fn done(&mut self, i: usize) {
         self.release(i, Status::Done);
         for k in 0..self.dependents[i].len() {
@@ -137,8 +138,8 @@ impl<'p> Schedule<'p> {
         }
     }
 
-    /// `i` failed: its room on its host is free, and everything downstream of it is skipped. Returns the
-    /// skipped steps, nearest first.
+    /// `i` failed: its room on its host is free, and everything downstream of it is skipped.
+    /// Returns the skipped steps, nearest first.
     pub(crate) fn failed(&mut self, i: usize) -> Vec<usize> {
         self.release(i, Status::Failed);
         let mut skipped = Vec::new();

@@ -1,6 +1,7 @@
 //! Second transformer: what a service's traits imply. A database (and its user) on the right
 //! Galera cluster and a RabbitMQ user exist before the service's first step; an API is
-//! registered in Keystone, and fronted by the site's HAProxy, before it counts as ready.
+//! registered in Keystone (one site's registration of an API type after another's), and
+//! fronted by the site's HAProxy, before it counts as ready.
 //! The operations of these steps are the providers' (`provides:` in the catalog); services
 //! strata does not deploy yet (no operations) get none of them.
 
@@ -60,6 +61,10 @@ pub fn apply(g: &mut Builder) {
     let servers = g.model.servers.clone();
     let mut databases: HashMap<(usize, String), StepId> = HashMap::new();
     let mut users: HashMap<(usize, String), StepId> = HashMap::new();
+    // The last registration of each API type: registering a type makes its one service
+    // entity in Keystone, which two registrations at once would each make (Keystone takes
+    // two services of a type), so each site's waits for the one before it.
+    let mut registered: HashMap<String, StepId> = HashMap::new();
     for i in 0..g.instances.len() {
         let service = g.instances[i].service;
         // A service not deployed yet gets no database, user or registration; its order
@@ -143,7 +148,7 @@ pub fn apply(g: &mut Builder) {
                 }
             }
         }
-        if service.api.is_some() {
+        if let Some(api) = &service.api {
             let ready = g.instances[i].ready().to_vec();
             // The identity service registers itself in its bootstrap; every other API is
             // registered by the identity service its site reaches, in the site's region.
@@ -170,6 +175,10 @@ pub fn apply(g: &mut Builder) {
                     );
                     let keystone_ready = g.instances[keystone].ready().to_vec();
                     g.need(id, keystone_ready);
+                    match registered.insert(api.service_type.clone(), id) {
+                        Some(before) if before != id => g.need(id, [before]),
+                        _ => {}
+                    }
                     for &r in &ready {
                         g.need(r, [id]);
                     }

@@ -343,3 +343,28 @@ fn database_syncs_run_while_the_services_they_need_still_start() {
         assert!(before_sync.contains(step.as_str()), "{step}");
     }
 }
+
+/// Registering an API type makes its one service entity in Keystone, and two registrations
+/// at once would each make one: of any two registrations of an API, one comes after the other.
+#[test]
+fn registrations_of_one_api_run_one_after_another() {
+    let plan = plan_of("dcn");
+    let mut by_api: HashMap<&str, Vec<&str>> = HashMap::new();
+    for s in &plan.steps {
+        if let Some(hook) = s.hook.as_ref().filter(|h| h.name == "api-registration") {
+            by_api.entry(hook.subject.as_str()).or_default().push(&s.id);
+        }
+    }
+    let glance = &by_api["glance-api"];
+    assert_eq!(glance.len(), 3, "central, dcn0 and dcn1: {glance:?}");
+    for steps in by_api.values() {
+        for (k, a) in steps.iter().enumerate() {
+            for b in &steps[k + 1..] {
+                assert!(
+                    upstream(&plan, a).contains(b) || upstream(&plan, b).contains(a),
+                    "{a} and {b} may run at once"
+                );
+            }
+        }
+    }
+}
