@@ -1,14 +1,14 @@
 //! The walk: steps start as soon as everything they need is done, in parallel across hosts,
 //! and on each host one step at a time among those that write files, units or packages
 //! (package managers and service restarts do not share a host well), with a few that only
-//! run commands beside it (API calls, database syncs: mostly waiting). A failed step stops its dependents, which are reported under it rather than as
-//! failures of their own; independent branches go on. Each step: render its operations,
-//! skip it if a resumed run already did it with these inputs, gather facts in one round
-//! trip, apply the difference in one more (none when there is no difference), journal it.
-//! After a complete run, every host's facts are first gathered for all its steps at once
-//! (the look ahead): until something in the run changes a host, a step those facts show
-//! already done needs no round trip of its own, so a re-run that changes nothing costs about
-//! one round trip per host.
+//! run commands beside it (API calls, database syncs: mostly waiting). A failed step stops
+//! its dependents, which are reported under it rather than as failures of their own;
+//! independent branches go on. Each step: render its operations, skip it if a resumed run
+//! already did it with these inputs, gather facts in one round trip, apply the difference in
+//! one more (none when there is no difference), journal it. After a complete run, every
+//! host's facts are first gathered for all its steps at once (the look ahead): until
+//! something in the run changes a host, a step those facts show already done needs no round
+//! trip of its own, so a re-run that changes nothing costs about one round trip per host.
 
 use std::collections::HashMap;
 use std::io::Write;

@@ -207,12 +207,19 @@ pub(crate) fn again_if_killed(run: &str, what: &str) -> String {
     )
 }
 
+/// The first pause of a wait between its tries, and the longest, in milliseconds: each pause
+/// is half again the one before. A service that comes up in a second is seen within a fifth
+/// of one; a wait of a minute asks some 35 times, not 300 (a try can be a Python client
+/// asking three APIs, on hosts whose cores the deploy keeps busy).
+const WAIT_FIRST_PAUSE_MS: u32 = 200;
+const WAIT_LONGEST_PAUSE_MS: u32 = 2000;
+
 pub(crate) fn wait(what: &WaitFor, timeout_s: u32) -> String {
     let (check, describe) = wait_check(what);
     // A wait asks again anyway; a try that died of a signal is said, so a crash that
     // keeps it waiting until the deadline is not mistaken for an answer of "not yet".
     format!(
-        "deadline=$(( $(date +%s) + {timeout_s} ))\nuntil {check}; do\n  rc=$?\n  if [ $rc -gt 128 ] && [ $rc -le 192 ]; then echo {}\" died of signal $((rc - 128)) ($(kill -l $((rc - 128)) 2>/dev/null)); asking again\" >&2; fi\n  if [ \"$(date +%s)\" -ge \"$deadline\" ]; then echo {} >&2; exit 124; fi\n  sleep 0.2\ndone",
+        "deadline=$(( $(date +%s) + {timeout_s} ))\npause={WAIT_FIRST_PAUSE_MS}\nuntil {check}; do\n  rc=$?\n  if [ $rc -gt 128 ] && [ $rc -le 192 ]; then echo {}\" died of signal $((rc - 128)) ($(kill -l $((rc - 128)) 2>/dev/null)); asking again\" >&2; fi\n  if [ \"$(date +%s)\" -ge \"$deadline\" ]; then echo {} >&2; exit 124; fi\n  sleep $((pause / 1000)).$(printf %03d $((pause % 1000)))\n  pause=$((pause * 3 / 2))\n  if [ $pause -gt {WAIT_LONGEST_PAUSE_MS} ]; then pause={WAIT_LONGEST_PAUSE_MS}; fi\ndone",
         quote(&format!("strata: waiting for {describe}: a try")),
         quote(&format!("waited {timeout_s} s for {describe}, in vain"))
     )

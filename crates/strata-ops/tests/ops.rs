@@ -304,6 +304,36 @@ fn a_wait_that_never_succeeds_fails_clearly() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("waited 1 s for `false`, in vain"));
 }
 
+/// A wait pauses longer between tries as it goes (0.2 s, then half again each time, at most
+/// 2 s): a condition that holds after 2.5 s is asked about 6 times, where a try every 0.2 s
+/// would ask 12 or more.
+#[test]
+fn a_long_wait_asks_less_and_less_often() {
+    let dir = std::env::temp_dir().join(format!("strata-ops-backoff-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (tries, since) = (dir.join("tries"), dir.join("since"));
+    let since_s = quote(&since.display().to_string());
+    let command = format!(
+        "echo try >> {t}; test $(( $(date +%s%N) / 1000000 - $(cat {since_s}) )) -ge 2500",
+        t = quote(&tries.display().to_string()),
+    );
+    let out = sh(&format!("echo $(( $(date +%s%N) / 1000000 )) > {since_s}"));
+    assert!(out.status.success());
+    let (_, out) = applied(Op::Wait {
+        what: WaitFor::Command(command),
+        timeout_s: 30,
+    });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let asked = std::fs::read_to_string(&tries).unwrap().lines().count();
+    assert!((2..=9).contains(&asked), "asked {asked} times");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn a_watching_service_restarts_only_for_its_own_files() {
     let ops = vec![
