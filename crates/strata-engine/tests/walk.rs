@@ -29,17 +29,16 @@ fn scratch(name: &str) -> PathBuf {
 /// name to `<dir>/<host>` once (guarded), and `start` fails on a host listed in
 /// `<dir>/fail` while that file exists, writing why to the log its catalog names.
 fn catalog_dir(dir: &Path) -> PathBuf {
-    let catalog = dir.join("catalog");
-    std::fs::create_dir_all(catalog.join("services")).unwrap();
     let log = |action: &str| {
         format!(
             "{{ run: \"echo {action} >> {d}/{{{{ host.name }}}}\", unless: \"grep -qx {action} {d}/{{{{ host.name }}}}\" }}",
             d = dir.display()
         )
     };
-    std::fs::write(
-        catalog.join("services/demo.yaml"),
-        format!(
+    catalog_of(
+        dir,
+        "demo",
+        &format!(
             "name: demo\nsteps:\n  - action: configure\n    ops:\n      - command: {}\n  - action: start\n    after: [configure]\n    logs: [\"{d}/{{{{ host.name }}}}.why\"]\n    ops:\n      - command: {{ run: \"if grep -qx {{{{ host.name }}}} {d}/fail; then echo the real reason is in the log > {d}/{{{{ host.name }}}}.why; echo Traceback of a shutdown >&2; exit 1; fi\", unless: \"test ! -e {d}/fail\" }}\n      - command: {}\n  - action: check\n    after: [start]\n    ops:\n      - command: {}\nchecks:\n  - name: its log says it was checked\n    on: each\n    run: \"grep -qx check {d}/{{{{ host.name }}}}\"\n  - name: only on a\n    on: each\n    run: \"{{% if host.name == 'a' %}}grep -qx start {d}/a{{% endif %}}\"\n  - name: seen from the deployer\n    on: each\n    run: \"{{% if host.name == 'b' %}}touch {d}/b.left; echo b-left-this{{% endif %}}\"\n    deployer: \"test -e {d}/b.left && echo {{{{ printed }}}} >> {d}/deployer\"\n    finally: \"rm {d}/{{{{ host.name }}}}.left\"\n",
             log("configure"),
             log("start"),
@@ -47,7 +46,13 @@ fn catalog_dir(dir: &Path) -> PathBuf {
             d = dir.display()
         ),
     )
-    .unwrap();
+}
+
+/// A catalog in `<dir>/catalog` of one service, `<name>.yaml` with `text`.
+fn catalog_of(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let catalog = dir.join("catalog");
+    std::fs::create_dir_all(catalog.join("services")).unwrap();
+    std::fs::write(catalog.join(format!("services/{name}.yaml")), text).unwrap();
     catalog
 }
 
@@ -403,24 +408,22 @@ fn checks_run_where_they_apply() {
 #[test]
 fn steps_that_only_run_commands_share_their_host() {
     let dir = scratch("share");
-    let catalog = dir.join("catalog");
-    std::fs::create_dir_all(catalog.join("services")).unwrap();
     let meet = |me: &str, other: &str| {
         format!(
             "{{ run: \"touch {d}/{me}; i=0; until test -e {d}/{other}; do i=$((i + 1)); test $i -lt 200 || exit 1; sleep 0.05; done; touch {d}/{me}.done\", creates: \"{d}/{me}.done\" }}",
             d = dir.display()
         )
     };
-    std::fs::write(
-        catalog.join("services/pair.yaml"),
-        format!(
+    let catalog = catalog_of(
+        &dir,
+        "pair",
+        &format!(
             "name: pair\nsteps:\n  - action: left\n    ops:\n      - command: {}\n  - action: right\n    ops:\n      - command: {}\n  - action: write\n    ops:\n      - file: {{ path: \"{d}/written\", content: \"x\" }}\n",
             meet("left", "right"),
             meet("right", "left"),
             d = dir.display()
         ),
-    )
-    .unwrap();
+    );
     let spec = "cloud: share\nroles:\n  Pair: { services: [pair] }\nsites:\n  one:\n    subnet: 10.99.0.0/24\n    nodes:\n      a: { role: Pair, ip: 10.99.0.11 }\n";
     let (report, events) = on_target_of(&dir, &catalog, spec, |target| deploy_on(target, &dir));
     assert!(report.failures.is_empty(), "{:?}", report.failures);
