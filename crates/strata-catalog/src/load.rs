@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use strata_source::read::{named_entries, string, string_list, uint, MapReader};
+use strata_source::read::{boolean, named_entries, string, string_list, uint, MapReader};
 use strata_source::{parse_yaml, Diagnostic, Diagnostics, Label, Node, SourceMap};
 
 use crate::{
@@ -588,19 +588,8 @@ fn step_def(
             .map(|r| r.value)
             .unwrap_or(0),
         logs: strings(sr.get("logs"), "`logs`", diags),
-        alone: flag(sr.get("alone"), "`alone`", false, diags),
+        alone: boolean(sr.get("alone"), "`alone`", diags).is_some_and(|a| a.value),
     })
-}
-
-/// A yes/no field: `default` when absent, an error naming `what` when not a boolean.
-fn flag(node: Option<&Node>, what: &str, default: bool, diags: &mut Diagnostics) -> bool {
-    match node {
-        None => default,
-        Some(n) => n.as_bool().unwrap_or_else(|| {
-            strata_source::read::type_error(n, what, "true or false", diags);
-            default
-        }),
-    }
 }
 
 /// A step's `ops:` list: each entry a map with one key naming the operation.
@@ -685,15 +674,16 @@ fn ops(node: &Node, what: &str, diags: &mut Diagnostics) -> Vec<OpDef> {
                 let watch = strings(r.get("watch"), "`watch`", diags);
                 unit.map(|unit| OpDef::Service {
                     unit,
-                    restart_on_change: flag(
+                    restart_on_change: boolean(
                         r.get("restart_on_change"),
                         "`restart_on_change`",
-                        true,
                         diags,
-                    ),
+                    )
+                    .is_none_or(|r| r.value),
                     watch,
                     state: text(&r, "state", diags).unwrap_or_else(|| "running".into()),
-                    no_block: flag(r.get("no_block"), "`no_block`", false, diags),
+                    no_block: boolean(r.get("no_block"), "`no_block`", diags)
+                        .is_some_and(|b| b.value),
                 })
             }
             "command" => {

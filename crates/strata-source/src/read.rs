@@ -161,6 +161,17 @@ pub fn uint(
     }
 }
 
+pub fn boolean(node: Option<&Node>, what: &str, diags: &mut Diagnostics) -> Option<Spanned<bool>> {
+    let node = node?;
+    match node.as_bool() {
+        Some(v) => Some(Spanned::new(v, node.loc)),
+        None => {
+            type_error(node, what, "true or false", diags);
+            None
+        }
+    }
+}
+
 pub fn float(node: Option<&Node>, what: &str, diags: &mut Diagnostics) -> Option<Spanned<f64>> {
     let node = node?;
     match node.as_f64() {
