@@ -30,6 +30,7 @@ pub use lock::{DeployLock, LockError};
 pub use preview::{preview, StepPreview};
 pub use prove::{prove, render_offline_masked, OpProblem, RenderedStep};
 pub use redact::Redactor;
+pub use schedule::SHARING_PER_HOST;
 pub use state::{step_states, SecretKind, State, StepRecord, StepRow, StepState};
 pub use strata_ops::exit_status_text;
 pub use walk::{deploy, DeployOptions, Event, Failure, Report};

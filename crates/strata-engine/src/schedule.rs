@@ -16,9 +16,10 @@ enum Status {
 }
 
 /// Steps that share a host (see `Node::shares_host`) running on it at once, besides its one
-/// step that does not: enough to overlap the waits of API calls and database syncs, few
-/// enough that a busy host does not run a dozen commands against one another.
-pub(crate) const SHARING_PER_HOST: usize = 3;
+/// step that does not, unless the deploy is told otherwise: enough to overlap the waits of
+/// API calls and database syncs, few enough that a busy host does not run a dozen commands
+/// against one another.
+pub const SHARING_PER_HOST: usize = 3;
 
 /// One step as the schedule sees it.
 pub(crate) struct Node<'p> {
@@ -49,12 +50,15 @@ pub(crate) struct Schedule<'p> {
     rank: Vec<u64>,
     ready: HashMap<&'p str, VecDeque<usize>>,
     running: HashMap<&'p str, Room>,
+    /// Sharing steps at once on a host (at least 1: with none, no step shares).
+    beside: usize,
     remaining: usize,
 }
 
 impl<'p> Schedule<'p> {
-    /// The schedule of steps in topological order (a step's needs come before it).
-    pub(crate) fn new(nodes: &[Node<'p>]) -> Schedule<'p> {
+    /// The schedule of steps in topological order (a step's needs come before it), with at
+    /// most `beside` sharing steps at once on a host; 0: each step has its host to itself.
+    pub(crate) fn new(nodes: &[Node<'p>], beside: usize) -> Schedule<'p> {
         let n = nodes.len();
         let mut dependents = vec![Vec::new(); n];
         for (i, s) in nodes.iter().enumerate() {
@@ -71,13 +75,14 @@ impl<'p> Schedule<'p> {
         }
         Schedule {
             hosts: nodes.iter().map(|s| s.host).collect(),
-            shares_host: nodes.iter().map(|s| s.shares_host).collect(),
+            shares_host: nodes.iter().map(|s| s.shares_host && beside > 0).collect(),
             status: vec![Status::Waiting; n],
             waiting_on: nodes.iter().map(|s| s.needs.len()).collect(),
             dependents,
             rank,
             ready,
             running: HashMap::new(),
+            beside,
             remaining: n,
         }
     }
@@ -91,11 +96,12 @@ impl<'p> Schedule<'p> {
     /// room for them, the one with the longest chain behind it (a host's room is small, so
     /// it should go to the step others wait on). `None` when nothing can start yet.
     pub(crate) fn start_next(&mut self) -> Option<usize> {
-        let (running, rank, shares) = (&self.running, &self.rank, &self.shares_host);
+        let (running, rank, shares, beside) =
+            (&self.running, &self.rank, &self.shares_host, self.beside);
         let fits = |host: &str, i: usize| {
             let room = running.get(host);
             if shares[i] {
-                room.map_or(0, |r| r.sharing) < SHARING_PER_HOST
+                room.map_or(0, |r| r.sharing) < beside
             } else {
                 !room.is_some_and(|r| r.alone)
             }
@@ -199,7 +205,7 @@ mod tests {
             node("a", &[], 10),
             node("b", &[1], 1000),
         ];
-        let mut s = Schedule::new(&nodes);
+        let mut s = Schedule::new(&nodes, SHARING_PER_HOST);
         assert_eq!(s.start_next(), Some(1), "a1 has b2's 1000 ms behind it");
         assert_eq!(s.start_next(), None, "host a is busy, b2 waits on a1");
         s.done(1);
@@ -222,7 +228,7 @@ mod tests {
             node("c", &[], 1),
             node("c", &[2, 3], 1),
         ];
-        let mut s = Schedule::new(&nodes);
+        let mut s = Schedule::new(&nodes, SHARING_PER_HOST);
         let first: HashSet<usize> = [s.start_next().unwrap(), s.start_next().unwrap()].into();
         assert_eq!(first, [0, 3].into());
         assert_eq!(s.failed(0), vec![1, 2, 4], "nearest first");
@@ -246,7 +252,7 @@ mod tests {
             sharing("a", &[], 10),
             sharing("a", &[], 5),
         ];
-        let mut s = Schedule::new(&nodes);
+        let mut s = Schedule::new(&nodes, SHARING_PER_HOST);
         let mut first = Vec::new();
         while let Some(i) = s.start_next() {
             first.push(i);
@@ -268,6 +274,39 @@ mod tests {
         for i in [1, 3, 4, 5] {
             s.done(i);
         }
+        assert!(s.finished());
+    }
+
+    #[test]
+    fn with_none_beside_a_host_runs_one_step_at_a_time() {
+        let nodes = [
+            node("a", &[], 50),
+            sharing("a", &[], 30),
+            sharing("a", &[], 20),
+            node("b", &[], 10),
+        ];
+        let mut s = Schedule::new(&nodes, 0);
+        let mut first = Vec::new();
+        while let Some(i) = s.start_next() {
+            first.push(i);
+        }
+        first.sort_unstable();
+        assert_eq!(
+            first,
+            [0, 3],
+            "one step on each host, the sharing ones wait"
+        );
+        s.done(0);
+        assert_eq!(s.start_next(), Some(1));
+        assert_eq!(
+            s.start_next(),
+            None,
+            "2 waits for 1, though both only run commands"
+        );
+        s.done(1);
+        assert_eq!(s.start_next(), Some(2));
+        s.done(2);
+        s.done(3);
         assert!(s.finished());
     }
 }

@@ -37,6 +37,9 @@ const RETRY_DELAY: Duration = Duration::from_secs(2);
 pub struct DeployOptions {
     /// Steps running at once, over all hosts.
     pub parallel: usize,
+    /// Steps that only run commands running at once on a host, beside its one step that
+    /// writes (`SHARING_PER_HOST` unless told); 0: a host runs one step at a time.
+    pub beside: usize,
     /// Longest a fact probe or an apply may take on a host.
     pub timeout: Duration,
     /// Per-host logs go here (`<host>.log`).
@@ -263,7 +266,7 @@ pub fn deploy(
                 && crate::step::step_def(catalog, s).is_some_and(|d| d.shares_host()),
         })
         .collect();
-    let sched = Mutex::new(Schedule::new(&nodes));
+    let sched = Mutex::new(Schedule::new(&nodes, options.beside));
     let wake = Condvar::new();
     let report = Mutex::new(Report {
         steps: n,

@@ -139,6 +139,7 @@ fn on_target_of<R>(dir: &Path, catalog: &Path, spec: &str, f: impl FnOnce(&Targe
 fn deploy_on(target: &Target, dir: &Path) -> (Report, Vec<Event>) {
     let options = DeployOptions {
         parallel: 4,
+        beside: strata_engine::SHARING_PER_HOST,
         timeout: Duration::from_secs(30),
         log_dir: dir.join("logs"),
         lock_dir: lock_of_the_deploy(dir),

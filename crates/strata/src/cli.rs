@@ -61,6 +61,10 @@ pub enum Command {
         /// Steps running at once, over all hosts.
         #[arg(long, default_value_t = 8)]
         parallel: usize,
+        /// Steps that only run commands (API calls, database syncs) running at once on a host
+        /// beside its one step that writes files, units or packages; 0: one step at a time
+        #[arg(long, value_name = "N", default_value_t = strata_engine::SHARING_PER_HOST)]
+        beside: usize,
         /// One JSON event per line on stdout, for automation.
         #[arg(long)]
         json: bool,

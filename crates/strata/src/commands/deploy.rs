@@ -125,6 +125,8 @@ fn into_lab_network(lab: &strata_lab::LabState) -> Vec<String> {
 /// How `strata deploy` was asked to run.
 pub struct Flags {
     pub parallel: usize,
+    /// Steps that only run commands, at once on a host beside its other step.
+    pub beside: usize,
     pub json: bool,
     pub ssh_config: Option<PathBuf>,
     pub step_timeout: u64,
@@ -158,6 +160,7 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     let Flags {
         parallel,
+        beside,
         json,
         step_timeout,
         ..
@@ -214,6 +217,7 @@ pub fn run(
     let redactor = Arc::new(Redactor::default());
     let options = DeployOptions {
         parallel,
+        beside,
         timeout: Duration::from_secs(step_timeout),
         log_dir: dir.join("logs"),
         lock_dir: strata_ops::LOCK_DIR.to_owned(),

@@ -53,6 +53,7 @@ pub fn run(cli: Cli, out: &mut Printer) -> anyhow::Result<ExitCode> {
         Command::Deploy {
             spec,
             parallel,
+            beside,
             json,
             ssh_config,
             step_timeout,
@@ -62,6 +63,7 @@ pub fn run(cli: Cli, out: &mut Printer) -> anyhow::Result<ExitCode> {
             &spec,
             &deploy::Flags {
                 parallel,
+                beside,
                 json,
                 ssh_config,
                 step_timeout,
